@@ -1,0 +1,275 @@
+//! A contact: one call, form, SMS, eCall or alarm, as received and validated.
+
+use serde::{Deserialize, Serialize};
+
+use super::names::named_enum;
+use super::validation::Violations;
+
+/// The longest narrative accepted, in bytes.
+pub const MAX_NARRATIVE_BYTES: usize = 8 * 1024;
+/// The longest client contact id accepted, in bytes.
+pub const MAX_CONTACT_ID_BYTES: usize = 128;
+
+named_enum! {
+    /// How the contact reached the centre.
+    Channel, "channel" {
+        Unspecified = 0 => "UNSPECIFIED",
+        Phone999 = 1 => "PHONE_999",
+        Phone101 = 2 => "PHONE_101",
+        OnlineForm = 3 => "ONLINE_FORM",
+        Webchat = 4 => "WEBCHAT",
+        EmergencySms = 5 => "EMERGENCY_SMS",
+        TextRelay = 6 => "TEXT_RELAY",
+        Ecall = 7 => "ECALL",
+        AlarmReceivingCentre = 8 => "ALARM_RECEIVING_CENTRE",
+    }
+}
+
+named_enum! {
+    /// The category chosen on an online reporting form.
+    OnlineCategory, "online category" {
+        Unspecified = 0 => "unspecified",
+        Crime = 1 => "crime",
+        RoadTrafficIncident = 2 => "road_traffic_incident",
+        AntisocialBehaviour = 3 => "antisocial_behaviour",
+        MissingPerson = 4 => "missing_person",
+        FireSafetyConcern = 5 => "fire_safety_concern",
+        LostFoundProperty = 6 => "lost_found_property",
+        CivilDispute = 7 => "civil_dispute",
+        Other = 8 => "other",
+    }
+}
+
+named_enum! { Happening, "happening" {
+    Unknown = 0 => "UNKNOWN", InProgress = 1 => "IN_PROGRESS",
+    JustOccurred = 2 => "JUST_OCCURRED", Past = 3 => "PAST",
+} }
+
+named_enum! { Injuries, "injuries" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", Minor = 2 => "MINOR",
+    Serious = 3 => "SERIOUS", LifeThreatening = 4 => "LIFE_THREATENING",
+} }
+
+named_enum! { FireSeen, "fire" {
+    Unknown = 0 => "UNKNOWN", Flames = 1 => "FLAMES", Smoke = 2 => "SMOKE",
+    Smell = 3 => "SMELL", None = 4 => "NONE",
+} }
+
+named_enum! { Trapped, "trapped" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", Building = 2 => "BUILDING",
+    Vehicle = 3 => "VEHICLE", Water = 4 => "WATER", Height = 5 => "HEIGHT", Lift = 6 => "LIFT",
+    Machinery = 7 => "MACHINERY", LockedIn = 8 => "LOCKED_IN",
+} }
+
+named_enum! { Weapons, "weapons" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", Firearm = 2 => "FIREARM",
+    Knife = 3 => "KNIFE", Other = 4 => "OTHER", Threatened = 5 => "THREATENED",
+} }
+
+named_enum! { Suspect, "suspect" {
+    Unknown = 0 => "UNKNOWN", Present = 1 => "PRESENT", LeftInArea = 2 => "LEFT_IN_AREA",
+    Left = 3 => "LEFT", None = 4 => "NONE",
+} }
+
+named_enum! { Deliberate, "deliberate" {
+    Unknown = 0 => "UNKNOWN", Yes = 1 => "YES", No = 2 => "NO",
+} }
+
+named_enum! { SelfHarm, "self_harm" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", Threat = 2 => "THREAT",
+    AttemptInProgress = 3 => "ATTEMPT_IN_PROGRESS",
+} }
+
+named_enum! { Vulnerability, "vulnerability" {
+    Unspecified = 0 => "UNSPECIFIED", Child = 1 => "CHILD", Elderly = 2 => "ELDERLY",
+    Disability = 3 => "DISABILITY", MentalHealth = 4 => "MENTAL_HEALTH",
+    DomesticAbuse = 5 => "DOMESTIC_ABUSE", RepeatVictim = 6 => "REPEAT_VICTIM",
+} }
+
+named_enum! { Access, "access" {
+    Unknown = 0 => "UNKNOWN", Ok = 1 => "OK", LockedNoAnswer = 2 => "LOCKED_NO_ANSWER",
+    SoundsOfDistress = 3 => "SOUNDS_OF_DISTRESS",
+} }
+
+named_enum! { Hazard, "hazard" {
+    Unspecified = 0 => "UNSPECIFIED", Gas = 1 => "GAS", Chemicals = 2 => "CHEMICALS",
+    Fuel = 3 => "FUEL", Battery = 4 => "BATTERY", Electricity = 5 => "ELECTRICITY",
+    Cylinders = 6 => "CYLINDERS", SuspiciousItem = 7 => "SUSPICIOUS_ITEM",
+} }
+
+named_enum! { Road, "road" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", Road = 2 => "ROAD",
+    RoadBlocked = 3 => "ROAD_BLOCKED", MotorwayLiveLane = 4 => "MOTORWAY_LIVE_LANE",
+} }
+
+named_enum! { Building, "building" {
+    Unknown = 0 => "UNKNOWN", Dwelling = 1 => "DWELLING", Hmo = 2 => "HMO",
+    HighRise = 3 => "HIGH_RISE", SleepingRisk = 4 => "SLEEPING_RISK",
+    Commercial = 5 => "COMMERCIAL", OpenLand = 6 => "OPEN_LAND",
+} }
+
+named_enum! { Alarm, "alarm" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", AfaUnconfirmed = 2 => "AFA_UNCONFIRMED",
+    AfaConfirmed = 3 => "AFA_CONFIRMED", Intruder = 4 => "INTRUDER", Panic = 5 => "PANIC",
+} }
+
+named_enum! { OtherAgencyRequest, "other_agency_request" {
+    Unknown = 0 => "UNKNOWN", None = 1 => "NONE", Ambulance = 2 => "AMBULANCE",
+    Police = 3 => "POLICE", Fire = 4 => "FIRE",
+} }
+
+named_enum! {
+    /// Where a location came from.
+    LocationSource, "location source" {
+        Unspecified = 0 => "UNSPECIFIED", Aml = 1 => "AML", Eisec = 2 => "EISEC",
+        Ecall = 3 => "ECALL", Caller = 4 => "CALLER", MapPin = 5 => "MAP_PIN",
+    }
+}
+
+macro_rules! default_first {
+    ($($t:ident),+) => { $(impl Default for $t { fn default() -> Self { $t::ALL[0] } })+ };
+}
+default_first!(
+    Channel,
+    OnlineCategory,
+    Happening,
+    Injuries,
+    FireSeen,
+    Trapped,
+    Weapons,
+    Suspect,
+    Deliberate,
+    SelfHarm,
+    Access,
+    Road,
+    Building,
+    Alarm,
+    OtherAgencyRequest,
+    LocationSource
+);
+
+/// The structured answers a call handler records. Every one is optional: a missing answer is
+/// `Unknown`, and triage never lowers priority because of an unknown.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Answers {
+    pub happening: Happening,
+    pub injuries: Injuries,
+    pub fire: FireSeen,
+    pub trapped: Trapped,
+    pub weapons: Weapons,
+    pub suspect: Suspect,
+    pub deliberate: Deliberate,
+    pub self_harm: SelfHarm,
+    pub vulnerability: Vec<Vulnerability>,
+    pub access: Access,
+    pub hazards: Vec<Hazard>,
+    pub casualties: Option<u32>,
+    pub road: Road,
+    pub building: Building,
+    pub alarm: Alarm,
+    pub other_agency_request: OtherAgencyRequest,
+}
+
+impl Answers {
+    /// True when no answer at all was recorded.
+    pub fn is_empty(&self) -> bool {
+        *self == Answers::default()
+    }
+}
+
+/// Where it is happening, with where that came from. Never rewritten.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Location {
+    pub postcode: String,
+    pub address: String,
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
+    pub accuracy_m: Option<u32>,
+    pub source: LocationSource,
+}
+
+/// Who made contact. Never logged, never a metric label.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Caller {
+    pub name: String,
+    pub phone: String,
+}
+
+impl std::fmt::Debug for Caller {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Caller { .. }")
+    }
+}
+
+/// A validated contact. Build one with [`Contact::validated`], which every edge (gRPC, JSON lines)
+/// goes through, so the rules of what is acceptable live here once.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Contact {
+    pub contact_id: String,
+    pub channel: Channel,
+    pub narrative: String,
+    pub category: OnlineCategory,
+    pub answers: Answers,
+    pub location: Location,
+    pub caller: Caller,
+}
+
+impl Contact {
+    /// Checks everything that can be wrong with a contact at once, so a client hears of every
+    /// problem in one answer. `require_id` is false for previews and offline triage.
+    pub fn validated(self, require_id: bool) -> Result<Contact, Violations> {
+        let mut v = Violations::default();
+        if require_id && self.contact_id.is_empty() {
+            v.add("contact.contact_id", "is required: the client's own id for this contact, reused on retry");
+        }
+        if self.contact_id.len() > MAX_CONTACT_ID_BYTES {
+            v.add("contact.contact_id", format!("is longer than {MAX_CONTACT_ID_BYTES} bytes"));
+        }
+        if !self
+            .contact_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            v.add("contact.contact_id", "may hold only letters, digits, '-', '_', '.' and ':'");
+        }
+        if self.narrative.len() > MAX_NARRATIVE_BYTES {
+            v.add(
+                "contact.narrative",
+                format!("is {} bytes; the limit is {MAX_NARRATIVE_BYTES}", self.narrative.len()),
+            );
+        }
+        if self.narrative.trim().is_empty() && self.answers.is_empty() {
+            v.add("contact.narrative", "a narrative or at least one answer is required");
+        }
+        if self.answers.vulnerability.contains(&Vulnerability::Unspecified) {
+            v.add("contact.answers.vulnerability", "holds an unspecified value");
+        }
+        if self.answers.hazards.contains(&Hazard::Unspecified) {
+            v.add("contact.answers.hazards", "holds an unspecified value");
+        }
+        let loc = &self.location;
+        match (loc.lat, loc.lon) {
+            (Some(lat), _) if !(-90.0..=90.0).contains(&lat) => {
+                v.add("contact.location.lat", format!("{lat} is outside -90..90"))
+            }
+            (_, Some(lon)) if !(-180.0..=180.0).contains(&lon) => {
+                v.add("contact.location.lon", format!("{lon} is outside -180..180"))
+            }
+            (Some(_), None) => v.add("contact.location.lon", "is required with lat"),
+            (None, Some(_)) => v.add("contact.location.lat", "is required with lon"),
+            _ => {}
+        }
+        if loc.postcode.len() > 16 {
+            v.add("contact.location.postcode", "is longer than 16 characters");
+        }
+        if loc.address.len() > 1024 {
+            v.add("contact.location.address", "is longer than 1024 bytes");
+        }
+        v.into_result(self)
+    }
+}
+

@@ -1,0 +1,239 @@
+//! The compiled triage engine and `classify`: facts from answers and narrative, then the first
+//! matching incident type, then grade raises and qualifiers, each with its reasons.
+
+use std::fmt::Write as _;
+
+use super::facts::{BuiltinIndex, FactSet};
+use super::text::{Found, Scanner, normalise};
+use crate::domain::{Agency, Contact, Grade, Referral, Triage};
+
+/// A condition over facts: all of `all`, at least one of `any` (when not empty), none of `none`.
+#[derive(Clone, Debug, Default)]
+pub struct Cond {
+    pub all: FactSet,
+    pub any: FactSet,
+    pub none: FactSet,
+}
+
+impl Cond {
+    pub fn holds(&self, f: &FactSet) -> bool {
+        f.contains_all(&self.all)
+            && (self.any.is_empty() || f.intersects(&self.any))
+            && !f.intersects(&self.none)
+    }
+
+    /// True for a condition with no terms, which every contact meets.
+    pub fn is_always(&self) -> bool {
+        self.all.is_empty() && self.any.is_empty() && self.none.is_empty()
+    }
+
+    /// The facts of `f` that satisfied this condition, in fact order.
+    fn supporting<'a>(&'a self, f: &'a FactSet) -> impl Iterator<Item = usize> + 'a {
+        f.iter().filter(|i| self.all.contains(*i) || self.any.contains(*i))
+    }
+}
+
+pub struct TypeRule {
+    pub code: String,
+    pub name: String,
+    pub agency: Agency,
+    pub lead: Agency,
+    pub grade: Grade,
+    pub referral: Option<Referral>,
+    pub cond: Cond,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub enum Raise {
+    To(Grade),
+    By(u8),
+}
+
+pub struct RaiseRule {
+    pub name: String,
+    pub cond: Cond,
+    pub target: Raise,
+    pub agencies: Vec<Agency>,
+    pub types: Vec<String>,
+}
+
+pub struct QualifierRule {
+    pub name: String,
+    pub cond: Cond,
+}
+
+/// Where a fact came from, for the reasons.
+#[derive(Clone, Copy, Debug)]
+enum Evidence {
+    Answer(&'static str),
+    Phrase(usize),
+    Derived,
+}
+
+/// Compiled rules. Immutable; reloads build a new one and swap it in whole.
+pub struct Engine {
+    pub(super) facts: Vec<String>,
+    pub(super) builtin: BuiltinIndex,
+    pub(super) scanner: Scanner,
+    pub(super) defines: Vec<(usize, Cond)>,
+    pub(super) types: Vec<TypeRule>,
+    pub(super) raises: Vec<RaiseRule>,
+    pub(super) qualifiers: Vec<QualifierRule>,
+}
+
+/// Confidence given when only the catch-all type matched.
+const CATCH_ALL_CONFIDENCE: f32 = 0.35;
+
+impl Engine {
+    /// Number of incident types.
+    pub fn type_count(&self) -> usize {
+        self.types.len()
+    }
+
+    /// The incident types, as (code, name, agency, default grade).
+    pub fn types(&self) -> impl Iterator<Item = (&str, &str, Agency, Grade)> {
+        self.types
+            .iter()
+            .map(|t| (t.code.as_str(), t.name.as_str(), t.agency, t.grade))
+    }
+
+    /// Decides agency, grade and type for a contact, with reasons. Pure: no I/O, no clock.
+    pub fn classify(&self, contact: &Contact) -> Triage {
+        let mut facts = FactSet::default();
+        let mut evidence: Vec<(usize, Evidence)> = Vec::with_capacity(16);
+        let mut notes: Vec<String> = Vec::new();
+
+        self.builtin.assert_facts(contact, |f, field| {
+            if !facts.contains(f) {
+                facts.insert(f);
+                evidence.push((f, Evidence::Answer(field)));
+            }
+        });
+
+        let mut text = String::new();
+        normalise(&contact.narrative, &mut text);
+        let mut found: Vec<Found> = Vec::new();
+        self.scanner.scan(&text, &mut found, |hit| match hit.negated_by {
+            None => {
+                if !facts.contains(hit.fact) {
+                    facts.insert(hit.fact);
+                    evidence.push((hit.fact, Evidence::Phrase(hit.phrase)));
+                }
+            }
+            Some(neg) => notes.push(format!(
+                "not counted: {:?} negated by {:?}",
+                self.scanner.phrase(hit.phrase),
+                self.scanner.phrase(neg)
+            )),
+        });
+
+        for (fact, cond) in &self.defines {
+            if !facts.contains(*fact) && cond.holds(&facts) {
+                facts.insert(*fact);
+                evidence.push((*fact, Evidence::Derived));
+            }
+        }
+
+        let rule = self
+            .types
+            .iter()
+            .find(|t| t.cond.holds(&facts))
+            .expect("the last type has no conditions; compile() checks it");
+
+        let mut reasons = Vec::with_capacity(4 + notes.len());
+        reasons.push(format!(
+            "type {} ({}): {}",
+            rule.code,
+            rule.name,
+            self.describe(&rule.cond, &facts, &evidence)
+        ));
+
+        let mut grade = rule.grade;
+        for r in &self.raises {
+            let applies = if r.agencies.is_empty() {
+                rule.agency != Agency::None
+            } else {
+                r.agencies.contains(&rule.agency)
+            };
+            let applies = applies && (r.types.is_empty() || r.types.contains(&rule.code));
+            if !applies || !r.cond.holds(&facts) {
+                continue;
+            }
+            let target = match r.target {
+                Raise::To(g) => grade.most_urgent(g),
+                Raise::By(n) => (0..n).fold(grade, |g, _| g.raised()),
+            };
+            if target != grade {
+                reasons.push(format!(
+                    "grade {} -> {} by {:?}: {}",
+                    grade.number(),
+                    target.number(),
+                    r.name,
+                    self.describe(&r.cond, &facts, &evidence)
+                ));
+                grade = target;
+            }
+        }
+
+        let qualifiers = self
+            .qualifiers
+            .iter()
+            .filter(|q| q.cond.holds(&facts))
+            .map(|q| q.name.clone())
+            .collect();
+
+        reasons.extend(notes);
+        Triage {
+            agency: rule.agency,
+            lead_agency: rule.lead,
+            grade,
+            incident_type: rule.code.clone(),
+            incident_type_name: rule.name.clone(),
+            qualifiers,
+            referral: rule.referral,
+            confidence: confidence(&rule.cond, &facts, &evidence),
+            reasons,
+        }
+    }
+
+    /// "fire.flames [said "on fire"], building.dwelling [answer building]"
+    fn describe(&self, cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> String {
+        let mut out = String::new();
+        for f in cond.supporting(facts) {
+            if !out.is_empty() {
+                out.push_str(", ");
+            }
+            out.push_str(&self.facts[f]);
+            match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
+                Some(Evidence::Answer(field)) => {
+                    let _ = write!(out, " [answer {field}]");
+                }
+                Some(Evidence::Phrase(p)) => {
+                    let _ = write!(out, " [said {:?}]", self.scanner.phrase(p));
+                }
+                Some(Evidence::Derived) | None => {}
+            }
+        }
+        if out.is_empty() {
+            out.push_str("no specific evidence; default for the contact");
+        }
+        out
+    }
+}
+
+/// How strongly the evidence supports the type: answers count fully, phrases a little less,
+/// derived facts count through what derived them. The catch-all type is a guess.
+fn confidence(cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> f32 {
+    if cond.is_always() {
+        return CATCH_ALL_CONFIDENCE;
+    }
+    let weight: f32 = cond
+        .supporting(facts)
+        .map(|f| match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
+            Some(Evidence::Answer(_)) => 1.0,
+            Some(Evidence::Phrase(_)) => 0.7,
+            _ => 0.8,
+        })
+        .sum();
+    (0.5 + 0.16 * weight).min(0.98)
+}

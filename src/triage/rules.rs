@@ -1,0 +1,378 @@
+//! The rules file: its TOML schema, and its compilation into an [`Engine`] with every mistake
+//! reported by file, line and rule before anything is served.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::engine::{Cond, Engine, QualifierRule, RaiseRule, TypeRule};
+use super::facts::{BuiltinIndex, FactSet, MAX_FACTS, builtin_names};
+use super::text::{PhraseKind, Scanner, normalise};
+use crate::domain::{Agency, Grade, Referral};
+
+/// The rules that ship with bluelight, used when no `--rules` file is given.
+pub const DEFAULT_RULES: &str = include_str!("../../config/triage.toml");
+
+/// A rules file that cannot be used, with every problem found.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", .problems.join("\n"))]
+pub struct RulesError {
+    pub problems: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    #[serde(default)]
+    text: TextSection,
+    #[serde(default)]
+    ignore: Vec<Spanned<PhraseGroup>>,
+    #[serde(default)]
+    cue: Vec<Spanned<CueDef>>,
+    #[serde(default)]
+    define: Vec<Spanned<DefineDef>>,
+    #[serde(rename = "type", default)]
+    types: Vec<Spanned<TypeDef>>,
+    #[serde(default)]
+    raise: Vec<Spanned<RaiseDef>>,
+    #[serde(default)]
+    qualifier: Vec<Spanned<QualifierDef>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TextSection {
+    #[serde(default)]
+    negations: Vec<String>,
+    #[serde(default)]
+    uncertain: Vec<String>,
+    #[serde(default)]
+    breaks: Vec<String>,
+    #[serde(default = "default_window")]
+    negation_window: usize,
+}
+
+fn default_window() -> usize {
+    3
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PhraseGroup {
+    phrases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CueDef {
+    fact: String,
+    phrases: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DefineDef {
+    fact: String,
+    when: When,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct When {
+    #[serde(default)]
+    all: Vec<String>,
+    #[serde(default)]
+    any: Vec<String>,
+    #[serde(default)]
+    none: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TypeDef {
+    code: String,
+    name: String,
+    agency: Agency,
+    lead: Option<Agency>,
+    grade: u8,
+    referral: Option<Referral>,
+    #[serde(default)]
+    when: When,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RaiseDef {
+    name: String,
+    when: When,
+    /// Make the grade at least this urgent.
+    to: Option<u8>,
+    /// Make the grade this many steps more urgent.
+    by: Option<u8>,
+    /// Only for these agencies; every agency but NONE when empty.
+    #[serde(default)]
+    agencies: Vec<Agency>,
+    /// Only for these incident types; every type when empty.
+    #[serde(default)]
+    types: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct QualifierDef {
+    name: String,
+    when: When,
+}
+
+/// Collects problems with their place in the file.
+struct Problems<'a> {
+    file: &'a str,
+    source: &'a str,
+    list: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn at(&mut self, span: std::ops::Range<usize>, rule: &str, message: impl std::fmt::Display) {
+        let line = self.source[..span.start.min(self.source.len())]
+            .bytes()
+            .filter(|b| *b == b'\n')
+            .count()
+            + 1;
+        self.list.push(format!("{}:{line}: {rule}: {message}", self.file));
+    }
+}
+
+/// Compiles a rules file. `file` names it in error messages.
+pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
+    let parsed: RulesFile = toml::from_str(source).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1)
+            .unwrap_or(0);
+        RulesError {
+            problems: vec![format!("{file}:{line}: {}", e.message())],
+        }
+    })?;
+    let mut p = Problems {
+        file,
+        source,
+        list: Vec::new(),
+    };
+
+    // Fact table: builtins first, then every fact a cue or define asserts.
+    let mut facts: Vec<String> = builtin_names();
+    let mut index: HashMap<String, usize> =
+        facts.iter().enumerate().map(|(i, f)| (f.clone(), i)).collect();
+    let mut intern = |name: &str, facts: &mut Vec<String>| -> usize {
+        *index.entry(name.to_owned()).or_insert_with(|| {
+            facts.push(name.to_owned());
+            facts.len() - 1
+        })
+    };
+
+    let mut phrases: Vec<(String, PhraseKind)> = Vec::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut add_phrase = |p: &mut Problems, span: std::ops::Range<usize>, rule: &str, raw: &str, kind| {
+        let mut norm = String::new();
+        normalise(raw, &mut norm);
+        if norm.is_empty() || norm.contains('.') {
+            p.at(span, rule, format!("phrase {raw:?} has no words or holds sentence punctuation"));
+            return;
+        }
+        if let Some(other) = seen.insert(norm.clone(), rule.to_owned()) {
+            p.at(span, rule, format!("phrase {raw:?} is already listed by {other}"));
+            return;
+        }
+        phrases.push((norm, kind));
+    };
+    let text = &parsed.text;
+    for (list, kind) in [
+        (&text.negations, PhraseKind::Negation),
+        (&text.uncertain, PhraseKind::Uncertain),
+        (&text.breaks, PhraseKind::Break),
+    ] {
+        for raw in list {
+            add_phrase(&mut p, 0..0, "[text]", raw, kind);
+        }
+    }
+    for g in &parsed.ignore {
+        for raw in &g.get_ref().phrases {
+            add_phrase(&mut p, g.span(), "[[ignore]]", raw, PhraseKind::Ignore);
+        }
+    }
+    for c in &parsed.cue {
+        let rule = format!("cue {:?}", c.get_ref().fact);
+        let fact = intern(&c.get_ref().fact, &mut facts);
+        if c.get_ref().phrases.is_empty() {
+            p.at(c.span(), &rule, "has no phrases");
+        }
+        for raw in &c.get_ref().phrases {
+            add_phrase(&mut p, c.span(), &rule, raw, PhraseKind::Cue(fact));
+        }
+    }
+
+    // Defines may use builtins, cue facts and earlier defines: a later define is not interned yet.
+    let mut defines = Vec::new();
+    for d in &parsed.define {
+        let rule = format!("define {:?}", d.get_ref().fact);
+        let cond = resolve(&mut p, d.span(), &rule, &d.get_ref().when, &facts);
+        let fact = intern(&d.get_ref().fact, &mut facts);
+        defines.push((fact, cond));
+    }
+    if facts.len() > MAX_FACTS {
+        p.at(0..0, "facts", format!("{} facts named; at most {MAX_FACTS}", facts.len()));
+        return Err(RulesError { problems: p.list });
+    }
+
+    let mut types: Vec<TypeRule> = Vec::new();
+    for t in &parsed.types {
+        let d = t.get_ref();
+        let rule = format!("type {}", d.code);
+        let valid_code = d.code.len() == 3
+            && matches!(d.code.as_bytes()[0], b'P' | b'F' | b'J' | b'X')
+            && d.code[1..].bytes().all(|b| b.is_ascii_digit());
+        if !valid_code {
+            p.at(t.span(), &rule, "code must be P, F, J or X and two digits, for example F02");
+        }
+        if let Some(o) = types.iter().find(|o| o.code == d.code)
+            && (o.name != d.name || o.agency != d.agency)
+        {
+            p.at(t.span(), &rule, "code is defined again with another name or agency");
+        }
+        let grade = Grade::from_number(d.grade).unwrap_or_else(|| {
+            p.at(t.span(), &rule, format!("grade {} is not 1-4", d.grade));
+            Grade::Scheduled
+        });
+        let lead = match (d.agency, d.lead) {
+            (Agency::Joint, Some(l @ (Agency::Police | Agency::Fire))) => l,
+            (Agency::Joint, _) => {
+                p.at(t.span(), &rule, "a JOINT type needs lead = \"POLICE\" or \"FIRE\"");
+                Agency::Fire
+            }
+            (Agency::Unspecified, _) => {
+                p.at(t.span(), &rule, "agency must be POLICE, FIRE, JOINT or NONE");
+                Agency::Unspecified
+            }
+            (a, None) => a,
+            (a, Some(l)) if l == a => a,
+            (_, Some(_)) => {
+                p.at(t.span(), &rule, "lead is only for JOINT types");
+                d.agency
+            }
+        };
+        if d.agency == Agency::None && (d.referral.is_none() || grade != Grade::Resolution) {
+            p.at(t.span(), &rule, "an agency NONE type must be grade 4 with a referral");
+        }
+        let cond = resolve(&mut p, t.span(), &rule, &d.when, &facts);
+        types.push(TypeRule {
+            code: d.code.clone(),
+            name: d.name.clone(),
+            agency: d.agency,
+            lead,
+            grade,
+            referral: d.referral,
+            cond,
+        });
+    }
+    match types.last() {
+        None => p.at(0..0, "types", "no [[type]] rules"),
+        Some(last) if !last.cond.is_always() => p.at(
+            parsed.types.last().map(|t| t.span()).unwrap_or(0..0),
+            &format!("type {}", last.code),
+            "the last type must have no conditions, so every contact gets a decision",
+        ),
+        Some(_) => {}
+    }
+
+    let mut raises = Vec::new();
+    for r in &parsed.raise {
+        let d = r.get_ref();
+        let rule = format!("raise {:?}", d.name);
+        let target = match (d.to, d.by) {
+            (Some(to), None) => match Grade::from_number(to) {
+                Some(g) => super::engine::Raise::To(g),
+                None => {
+                    p.at(r.span(), &rule, format!("to = {to} is not a grade 1-4"));
+                    continue;
+                }
+            },
+            (None, Some(by @ 1..=3)) => super::engine::Raise::By(by),
+            _ => {
+                p.at(r.span(), &rule, "needs exactly one of to = GRADE or by = 1..3");
+                continue;
+            }
+        };
+        for code in &d.types {
+            if !types.iter().any(|t| &t.code == code) {
+                p.at(r.span(), &rule, format!("unknown incident type {code:?}"));
+            }
+        }
+        let cond = resolve(&mut p, r.span(), &rule, &d.when, &facts);
+        raises.push(RaiseRule {
+            name: d.name.clone(),
+            cond,
+            target,
+            agencies: d.agencies.clone(),
+            types: d.types.clone(),
+        });
+    }
+
+    let mut qualifiers = Vec::new();
+    for q in &parsed.qualifier {
+        let d = q.get_ref();
+        let rule = format!("qualifier {:?}", d.name);
+        let cond = resolve(&mut p, q.span(), &rule, &d.when, &facts);
+        qualifiers.push(QualifierRule {
+            name: d.name.clone(),
+            cond,
+        });
+    }
+
+    if !p.list.is_empty() {
+        return Err(RulesError { problems: p.list });
+    }
+    let scanner = Scanner::new(phrases, text.negation_window).map_err(|e| RulesError {
+        problems: vec![format!("{file}: {e}")],
+    })?;
+    let lookup: HashMap<&str, usize> = facts.iter().enumerate().map(|(i, f)| (f.as_str(), i)).collect();
+    let builtin = BuiltinIndex::new(|name| lookup[name]);
+    Ok(Engine {
+        facts,
+        builtin,
+        scanner,
+        defines,
+        types,
+        raises,
+        qualifiers,
+    })
+}
+
+/// Resolves fact names of a `when` into sets, reporting names nothing asserts.
+fn resolve(
+    p: &mut Problems,
+    span: std::ops::Range<usize>,
+    rule: &str,
+    when: &When,
+    facts: &[String],
+) -> Cond {
+    let mut set = |names: &[String]| {
+        let mut s = FactSet::default();
+        for n in names {
+            match facts.iter().position(|f| f == n) {
+                Some(i) => s.insert(i),
+                None => p.at(
+                    span.clone(),
+                    rule,
+                    format!("unknown fact {n:?}: no answer, cue or earlier define asserts it"),
+                ),
+            }
+        }
+        s
+    };
+    Cond {
+        all: set(&when.all),
+        any: set(&when.any),
+        none: set(&when.none),
+    }
+}

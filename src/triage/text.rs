@@ -1,0 +1,203 @@
+//! Reading narratives as people write them.
+//!
+//! A narrative is normalised once (lower case, apostrophes dropped so "isn't" and "isnt" are one
+//! word, every other non-alphanumeric a space, sentence punctuation kept as a `.` word), then one
+//! Aho-Corasick automaton finds every phrase of the rules file in a single pass. Phrases match
+//! whole words only. Then:
+//!
+//! - a cue inside an *ignore* phrase is a red herring ("bonfire night", "smoking weed");
+//! - a cue shortly after a *negation* in the same clause is negated ("no one's trapped",
+//!   "isn't on fire"), unless an *uncertainty* phrase voids the negation ("not sure if anyone's
+//!   inside"): an unknown never lowers priority.
+//!
+//! Linear in the text, no backtracking: there is no input that makes it slow.
+
+use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+
+/// What a phrase of the automaton means.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PhraseKind {
+    /// Asserts fact `n`.
+    Cue(usize),
+    /// A red herring: cues inside it are dropped.
+    Ignore,
+    /// Negates a cue that follows within the window, in the same clause.
+    Negation,
+    /// Voids a negation it overlaps or follows ("not sure", "don't know if").
+    Uncertain,
+    /// Ends a clause for negation ("but", "and").
+    Break,
+}
+
+/// A phrase found in a narrative: byte span in the normalised text and the phrase's index.
+#[derive(Clone, Copy, Debug)]
+pub struct Found {
+    pub start: usize,
+    pub end: usize,
+    pub phrase: usize,
+}
+
+/// A cue found in a narrative, and what became of it.
+#[derive(Clone, Copy, Debug)]
+pub struct CueHit {
+    pub fact: usize,
+    pub phrase: usize,
+    /// The negation phrase that cancelled it, if any.
+    pub negated_by: Option<usize>,
+}
+
+/// The compiled phrase automaton.
+pub struct Scanner {
+    automaton: AhoCorasick,
+    /// Kind of each phrase, by pattern index.
+    kinds: Vec<PhraseKind>,
+    /// The normalised text of each phrase, for reasons.
+    phrases: Vec<String>,
+    /// Words allowed between a negation and the cue it negates.
+    window: usize,
+}
+
+impl Scanner {
+    /// Builds the automaton. Phrases must already be normalised with [`normalise`].
+    pub fn new(phrases: Vec<(String, PhraseKind)>, window: usize) -> Result<Scanner, String> {
+        let automaton = AhoCorasick::builder()
+            .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
+            .build(phrases.iter().map(|(p, _)| p.as_bytes()))
+            .or_else(|_| {
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(phrases.iter().map(|(p, _)| p.as_bytes()))
+            })
+            .map_err(|e| format!("cannot build phrase automaton: {e}"))?;
+        let (texts, kinds) = phrases.into_iter().unzip();
+        Ok(Scanner {
+            automaton,
+            kinds,
+            phrases: texts,
+            window,
+        })
+    }
+
+    /// The normalised text of phrase `n`.
+    pub fn phrase(&self, n: usize) -> &str {
+        &self.phrases[n]
+    }
+
+    /// Finds the cues in `text` (already normalised) and reports each with its fate.
+    pub fn scan(&self, text: &str, found: &mut Vec<Found>, mut cue: impl FnMut(CueHit)) {
+        found.clear();
+        let bytes = text.as_bytes();
+        for m in self.automaton.find_overlapping_iter(text) {
+            let (s, e) = (m.start(), m.end());
+            let word_start = s == 0 || bytes[s - 1] == b' ';
+            let word_end = e == bytes.len() || bytes[e] == b' ';
+            if word_start && word_end {
+                found.push(Found {
+                    start: s,
+                    end: e,
+                    phrase: m.pattern().as_usize(),
+                });
+            }
+        }
+        // Overlapping search reports matches by end position; order by start for the scans below.
+        found.sort_unstable_by_key(|f| (f.start, f.end));
+        for (i, f) in found.iter().enumerate() {
+            let PhraseKind::Cue(fact) = self.kinds[f.phrase] else {
+                continue;
+            };
+            let ignored = found.iter().any(|g| {
+                self.kinds[g.phrase] == PhraseKind::Ignore
+                    && g.start <= f.start
+                    && f.end <= g.end
+                    && (g.end - g.start) > (f.end - f.start)
+            });
+            if ignored {
+                continue;
+            }
+            cue(CueHit {
+                fact,
+                phrase: f.phrase,
+                negated_by: self.negation_before(text, found, i),
+            });
+        }
+    }
+
+    /// The negation that governs the cue `found[i]`, if one does.
+    fn negation_before(&self, text: &str, found: &[Found], i: usize) -> Option<usize> {
+        let cue = found[i];
+        let mut best: Option<Found> = None;
+        for f in &found[..i] {
+            if self.kinds[f.phrase] == PhraseKind::Negation && f.end <= cue.start {
+                best = match best {
+                    Some(b) if b.end >= f.end => Some(b),
+                    _ => Some(*f),
+                };
+            }
+        }
+        let neg = best?;
+        let gap = &text[neg.end..cue.start];
+        let words = gap.bytes().filter(|b| *b == b' ').count().saturating_sub(1);
+        if words > self.window || gap.split(' ').any(|w| w == ".") {
+            return None;
+        }
+        // A break word or an uncertainty between them, or an uncertainty over the negation
+        // ("not sure"), voids it.
+        let voided = found.iter().any(|g| match self.kinds[g.phrase] {
+            PhraseKind::Break => g.start >= neg.end && g.end <= cue.start,
+            PhraseKind::Uncertain => {
+                (g.start >= neg.end && g.end <= cue.start) || (g.start <= neg.start && g.end >= neg.end)
+            }
+            _ => false,
+        });
+        (!voided).then_some(neg.phrase)
+    }
+}
+
+/// Normalises text for matching into `out`: lower case; apostrophes dropped; letters and digits
+/// kept; sentence punctuation becomes a `.` word; anything else separates words; single spaces.
+pub fn normalise(text: &str, out: &mut String) {
+    out.clear();
+    out.reserve(text.len());
+    let mut pending_space = false;
+    for ch in text.chars() {
+        if ch.is_alphanumeric() {
+            if pending_space && !out.is_empty() {
+                out.push(' ');
+            }
+            pending_space = false;
+            if ch.is_ascii() {
+                out.push(ch.to_ascii_lowercase());
+            } else {
+                out.extend(ch.to_lowercase());
+            }
+        } else if matches!(ch, '\'' | '\u{2019}' | '\u{2018}' | '`') {
+            // "isn't" -> "isnt", "one's" -> "ones"
+        } else if matches!(ch, '.' | '!' | '?' | ';' | '\n') {
+            if !out.is_empty() && !out.ends_with(" .") {
+                out.push_str(" .");
+            }
+            pending_space = true;
+        } else {
+            pending_space = true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn norm(s: &str) -> String {
+        let mut out = String::new();
+        normalise(s, &mut out);
+        out
+    }
+
+    #[test]
+    fn normalising_folds_case_apostrophes_and_punctuation() {
+        assert_eq!(norm("No-one's TRAPPED!! Isn't it?"), "no ones trapped . isnt it .");
+        assert_eq!(norm("  smoke,cumin   out "), "smoke cumin out");
+        assert_eq!(norm(""), "");
+    }
+}

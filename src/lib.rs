@@ -14,7 +14,16 @@
 //! - [`cli`]: the `bluelight` command line's subcommands.
 //! - [`error`]: the one error type of the service.
 
+pub mod api;
+pub mod app;
+pub mod cli;
+pub mod config;
 pub mod domain;
+pub mod error;
+pub mod routing;
+pub mod server;
+pub mod store;
+pub mod telemetry;
 pub mod triage;
 
 /// Generated gRPC types and services of `bluelight.v1`.

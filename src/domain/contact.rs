@@ -145,7 +145,9 @@ default_first!(
     Building,
     Alarm,
     OtherAgencyRequest,
-    LocationSource
+    LocationSource,
+    Vulnerability,
+    Hazard
 );
 
 /// The structured answers a call handler records. Every one is optional: a missing answer is

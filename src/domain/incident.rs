@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::contact::{Channel, Location};
+use super::contact::{Caller, Channel, Location};
 use super::decision::{Route, Triage};
 use super::names::named_enum;
 
@@ -27,7 +27,7 @@ pub struct DeskTask {
     pub outcome: String,
 }
 
-/// What the desks see of an incident. Caller details stay in the store.
+/// What the desks see of an incident, caller details included so they can call back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Incident {
     pub reference: String,
@@ -35,6 +35,7 @@ pub struct Incident {
     pub route: Route,
     pub channel: Channel,
     pub location: Location,
+    pub caller: Caller,
     pub contact_ids: Vec<String>,
     pub tasks: Vec<DeskTask>,
     pub created_at_ms: i64,
@@ -85,11 +86,12 @@ pub struct DeskStats {
     pub oldest_wait_ms: i64,
 }
 
-/// The decision stored with an incident: everything needed to show it again.
+/// What is stored of an incident besides its state: the first contact's decision and details.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct StoredDecision {
+pub struct IncidentBody {
     pub triage: Triage,
     pub route: Route,
     pub channel: Channel,
     pub location: Location,
+    pub caller: Caller,
 }

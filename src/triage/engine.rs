@@ -203,21 +203,38 @@ impl Engine {
             if !out.is_empty() {
                 out.push_str(", ");
             }
-            out.push_str(&self.facts[f]);
-            match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
-                Some(Evidence::Answer(field)) => {
-                    let _ = write!(out, " [answer {field}]");
-                }
-                Some(Evidence::Phrase(p)) => {
-                    let _ = write!(out, " [said {:?}]", self.scanner.phrase(p));
-                }
-                Some(Evidence::Derived) | None => {}
-            }
+            self.describe_fact(f, facts, evidence, 0, &mut out);
         }
         if out.is_empty() {
             out.push_str("no specific evidence; default for the contact");
         }
         out
+    }
+
+    /// One fact and where it came from; a derived fact shows the facts that made it true.
+    fn describe_fact(&self, f: usize, facts: &FactSet, evidence: &[(usize, Evidence)], depth: usize, out: &mut String) {
+        out.push_str(&self.facts[f]);
+        match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
+            Some(Evidence::Answer(field)) => {
+                let _ = write!(out, " [answer {field}]");
+            }
+            Some(Evidence::Phrase(p)) => {
+                let _ = write!(out, " [said {:?}]", self.scanner.phrase(p));
+            }
+            Some(Evidence::Derived) if depth < 3 => {
+                if let Some((_, cond)) = self.defines.iter().find(|(d, _)| *d == f) {
+                    out.push_str(" (");
+                    for (i, g) in cond.supporting(facts).enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        self.describe_fact(g, facts, evidence, depth + 1, out);
+                    }
+                    out.push(')');
+                }
+            }
+            _ => {}
+        }
     }
 }
 

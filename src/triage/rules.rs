@@ -68,6 +68,9 @@ struct PhraseGroup {
 struct CueDef {
     fact: String,
     phrases: Vec<String>,
+    /// Phrases of this cue hide shorter cues found inside them.
+    #[serde(default)]
+    exclusive: bool,
 }
 
 #[derive(Deserialize)]
@@ -208,7 +211,16 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             p.at(c.span(), &rule, "has no phrases");
         }
         for raw in &c.get_ref().phrases {
-            add_phrase(&mut p, c.span(), &rule, raw, PhraseKind::Cue(fact));
+            add_phrase(
+                &mut p,
+                c.span(),
+                &rule,
+                raw,
+                PhraseKind::Cue {
+                    fact,
+                    exclusive: c.get_ref().exclusive,
+                },
+            );
         }
     }
 

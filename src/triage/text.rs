@@ -1,11 +1,12 @@
 //! Reading narratives as people write them.
 //!
 //! A narrative is normalised once (lower case, apostrophes dropped so "isn't" and "isnt" are one
-//! word, every other non-alphanumeric a space, sentence punctuation kept as a `.` word), then one
+//! word, every other non-alphanumeric a space, clause punctuation kept as a `.` word), then one
 //! Aho-Corasick automaton finds every phrase of the rules file in a single pass. Phrases match
 //! whole words only. Then:
 //!
-//! - a cue inside an *ignore* phrase is a red herring ("bonfire night", "smoking weed");
+//! - a cue inside an *ignore* phrase is a red herring ("bonfire night", "smoking weed"), and
+//!   one inside a longer *exclusive* cue is that cue only ("fire alarm" is not a fire);
 //! - a cue shortly after a *negation* in the same clause is negated ("no one's trapped",
 //!   "isn't on fire"), unless an *uncertainty* phrase voids the negation ("not sure if anyone's
 //!   inside"): an unknown never lowers priority.
@@ -17,8 +18,9 @@ use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
 /// What a phrase of the automaton means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PhraseKind {
-    /// Asserts fact `n`.
-    Cue(usize),
+    /// Asserts fact `fact`; an `exclusive` cue hides shorter cues inside it ("fire alarm" is
+    /// not a "fire").
+    Cue { fact: usize, exclusive: bool },
     /// A red herring: cues inside it are dropped.
     Ignore,
     /// Negates a cue that follows within the window, in the same clause.
@@ -103,11 +105,11 @@ impl Scanner {
         // Overlapping search reports matches by end position; order by start for the scans below.
         found.sort_unstable_by_key(|f| (f.start, f.end));
         for (i, f) in found.iter().enumerate() {
-            let PhraseKind::Cue(fact) = self.kinds[f.phrase] else {
+            let PhraseKind::Cue { fact, .. } = self.kinds[f.phrase] else {
                 continue;
             };
             let ignored = found.iter().any(|g| {
-                self.kinds[g.phrase] == PhraseKind::Ignore
+                matches!(self.kinds[g.phrase], PhraseKind::Ignore | PhraseKind::Cue { exclusive: true, .. })
                     && g.start <= f.start
                     && f.end <= g.end
                     && (g.end - g.start) > (f.end - f.start)
@@ -173,7 +175,7 @@ pub fn normalise(text: &str, out: &mut String) {
             }
         } else if matches!(ch, '\'' | '\u{2019}' | '\u{2018}' | '`') {
             // "isn't" -> "isnt", "one's" -> "ones"
-        } else if matches!(ch, '.' | '!' | '?' | ';' | '\n') {
+        } else if matches!(ch, '.' | ',' | '!' | '?' | ';' | ':' | '\n') {
             if !out.is_empty() && !out.ends_with(" .") {
                 out.push_str(" .");
             }
@@ -197,7 +199,7 @@ mod tests {
     #[test]
     fn normalising_folds_case_apostrophes_and_punctuation() {
         assert_eq!(norm("No-one's TRAPPED!! Isn't it?"), "no ones trapped . isnt it .");
-        assert_eq!(norm("  smoke,cumin   out "), "smoke cumin out");
+        assert_eq!(norm("  smoke,cumin   out "), "smoke . cumin out");
         assert_eq!(norm(""), "");
     }
 }

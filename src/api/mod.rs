@@ -1,0 +1,158 @@
+//! The gRPC layer: tonic services that convert requests to domain types, delegate to [`App`],
+//! and convert the answer back. No business logic lives here.
+
+mod convert;
+mod status;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+
+pub use convert::contact_to_proto;
+
+use crate::app::App;
+use crate::domain::public_message;
+use crate::proto as p;
+use crate::telemetry;
+
+/// The Intake service: contacts in.
+pub struct IntakeService(pub Arc<App>);
+
+#[tonic::async_trait]
+impl p::intake_server::Intake for IntakeService {
+    #[tracing::instrument(name = "SubmitContact", skip_all, fields(reference))]
+    async fn submit_contact(
+        &self,
+        req: Request<p::SubmitContactRequest>,
+    ) -> Result<Response<p::SubmitContactResponse>, Status> {
+        let started = Instant::now();
+        let raw = req.into_inner().contact;
+        let channel = raw
+            .as_ref()
+            .and_then(|c| crate::domain::Channel::from_code(c.channel))
+            .unwrap_or_default();
+        let contact = convert::contact(raw, true).inspect_err(|_| telemetry::contact_received(channel, "rejected"))?;
+        let submitted = self.0.submit(contact).await?;
+        let i = &submitted.incident;
+        tracing::Span::current().record("reference", i.reference.as_str());
+        telemetry::submit_finished(started.elapsed());
+        Ok(Response::new(p::SubmitContactResponse {
+            public_message: public_message(&i.triage, Some(&i.reference)),
+            incident: Some(convert::incident(i)),
+            replayed: submitted.replayed,
+        }))
+    }
+
+    #[tracing::instrument(name = "PreviewTriage", skip_all)]
+    async fn preview_triage(
+        &self,
+        req: Request<p::PreviewTriageRequest>,
+    ) -> Result<Response<p::PreviewTriageResponse>, Status> {
+        let contact = convert::contact(req.into_inner().contact, false)?;
+        let d = self.0.decide(&contact);
+        Ok(Response::new(p::PreviewTriageResponse {
+            public_message: public_message(&d.triage, None),
+            triage: Some(convert::triage(&d.triage)),
+            route: Some(convert::route(&d.route)),
+        }))
+    }
+
+    #[tracing::instrument(name = "GetIncident", skip_all, fields(reference = %req.get_ref().reference))]
+    async fn get_incident(
+        &self,
+        req: Request<p::GetIncidentRequest>,
+    ) -> Result<Response<p::GetIncidentResponse>, Status> {
+        let i = self.0.incident(&req.get_ref().reference).await?;
+        Ok(Response::new(p::GetIncidentResponse {
+            incident: Some(convert::incident(&i)),
+        }))
+    }
+}
+
+/// The Dispatch service: desks work their queues.
+pub struct DispatchService(pub Arc<App>);
+
+#[tonic::async_trait]
+impl p::dispatch_server::Dispatch for DispatchService {
+    #[tracing::instrument(name = "ClaimNext", skip_all, fields(desk = %req.get_ref().desk, reference))]
+    async fn claim_next(&self, req: Request<p::ClaimNextRequest>) -> Result<Response<p::ClaimNextResponse>, Status> {
+        let r = req.into_inner();
+        let claimed = self.0.claim_next(&r.desk, &r.dispatcher, r.lease_seconds).await?;
+        Ok(Response::new(match claimed {
+            None => p::ClaimNextResponse::default(),
+            Some((lease, incident)) => {
+                tracing::Span::current().record("reference", incident.reference.as_str());
+                p::ClaimNextResponse {
+                    lease: Some(convert::lease(&lease)),
+                    incident: Some(convert::incident(&incident)),
+                }
+            }
+        }))
+    }
+
+    #[tracing::instrument(name = "Complete", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
+    async fn complete(&self, req: Request<p::CompleteRequest>) -> Result<Response<p::CompleteResponse>, Status> {
+        let r = req.into_inner();
+        let i = self.0.complete(&r.reference, &r.desk, r.token, &r.outcome).await?;
+        Ok(Response::new(p::CompleteResponse {
+            incident: Some(convert::incident(&i)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Release", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
+    async fn release(&self, req: Request<p::ReleaseRequest>) -> Result<Response<p::ReleaseResponse>, Status> {
+        let r = req.into_inner();
+        self.0.release(&r.reference, &r.desk, r.token, &r.reason).await?;
+        Ok(Response::new(p::ReleaseResponse {}))
+    }
+
+    #[tracing::instrument(name = "ListQueue", skip_all, fields(desk = %req.get_ref().desk))]
+    async fn list_queue(&self, req: Request<p::ListQueueRequest>) -> Result<Response<p::ListQueueResponse>, Status> {
+        let r = req.into_inner();
+        let (entries, depth) = self.0.list_queue(&r.desk, r.limit).await?;
+        Ok(Response::new(p::ListQueueResponse {
+            entries: entries.iter().map(convert::queue_entry).collect(),
+            depth,
+        }))
+    }
+}
+
+/// The Operations service: supervisors and the operations room.
+pub struct OperationsService(pub Arc<App>);
+
+#[tonic::async_trait]
+impl p::operations_server::Operations for OperationsService {
+    #[tracing::instrument(name = "SetDeskStatus", skip_all, fields(desk = %req.get_ref().desk, open = req.get_ref().open))]
+    async fn set_desk_status(
+        &self,
+        req: Request<p::SetDeskStatusRequest>,
+    ) -> Result<Response<p::SetDeskStatusResponse>, Status> {
+        let r = req.into_inner();
+        self.0.set_desk_status(&r.desk, r.open, &r.reason).await?;
+        Ok(Response::new(p::SetDeskStatusResponse {}))
+    }
+
+    #[tracing::instrument(name = "GetQueueStats", skip_all)]
+    async fn get_queue_stats(
+        &self,
+        _req: Request<p::GetQueueStatsRequest>,
+    ) -> Result<Response<p::GetQueueStatsResponse>, Status> {
+        let stats = self.0.desk_stats().await?;
+        Ok(Response::new(p::GetQueueStatsResponse {
+            desks: stats.iter().map(convert::desk_stats).collect(),
+        }))
+    }
+
+    #[tracing::instrument(name = "ReloadConfig", skip_all)]
+    async fn reload_config(
+        &self,
+        _req: Request<p::ReloadConfigRequest>,
+    ) -> Result<Response<p::ReloadConfigResponse>, Status> {
+        let (types, desks) = self.0.reload()?;
+        Ok(Response::new(p::ReloadConfigResponse {
+            incident_types: types as u32,
+            desks: desks as u32,
+        }))
+    }
+}

@@ -1,0 +1,297 @@
+//! The use cases of the service: submit, preview, claim, complete, ... Each validates what the
+//! cores cannot, runs the pure triage and routing cores on the current configuration snapshot,
+//! and makes one store call. The gRPC layer only converts and delegates here.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+
+use crate::domain::{Contact, DeskStats, Incident, IncidentBody, Lease, QueueEntry, Route, Triage, Violations};
+use crate::error::{Error, Result};
+use crate::routing::{Load, Table};
+use crate::store::{Store, Submitted};
+use crate::telemetry;
+use crate::triage::Engine;
+
+/// Where the rules and desks come from, for reloads.
+#[derive(Clone, Debug, Default)]
+pub struct Sources {
+    pub rules: Option<PathBuf>,
+    pub desks: Option<PathBuf>,
+}
+
+/// Lease bounds.
+#[derive(Clone, Copy, Debug)]
+pub struct LeasePolicy {
+    pub default: Duration,
+    pub max: Duration,
+}
+
+/// The running service's state: the store and atomically swappable configuration snapshots.
+pub struct App {
+    store: Store,
+    engine: ArcSwap<Engine>,
+    table: ArcSwap<Table>,
+    load: ArcSwap<Load>,
+    sources: Sources,
+    lease: LeasePolicy,
+}
+
+/// A triage and routing decision.
+#[derive(Clone, Debug)]
+pub struct Decision {
+    pub triage: Triage,
+    pub route: Route,
+}
+
+impl App {
+    /// Loads rules and desks from `sources` (the shipped defaults where none is given).
+    pub fn new(store: Store, sources: Sources, lease: LeasePolicy) -> Result<App> {
+        let (engine, table) = load_config(&sources)?;
+        Ok(App {
+            store,
+            engine: ArcSwap::from_pointee(engine),
+            table: ArcSwap::from_pointee(table),
+            load: ArcSwap::from_pointee(Load::default()),
+            sources,
+            lease,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Triage then route, on the configuration in force. Pure apart from reading snapshots.
+    pub fn decide(&self, contact: &Contact) -> Decision {
+        let triage = self.engine.load().classify(contact);
+        let table = self.table.load();
+        let decision = table.route(&triage, &contact.location, &self.load.load());
+        Decision {
+            route: table.explain(&decision),
+            triage,
+        }
+    }
+
+    /// Triage, route and record a validated contact.
+    pub async fn submit(&self, contact: Contact) -> Result<Submitted> {
+        let started = Instant::now();
+        let Decision { triage, route } = self.decide(&contact);
+        let took = started.elapsed();
+        let body = IncidentBody {
+            triage,
+            route,
+            channel: contact.channel,
+            location: contact.location.clone(),
+            caller: contact.caller.clone(),
+        };
+        match self.store.submit(&contact, &body).await {
+            Ok(s) => {
+                if s.replayed {
+                    telemetry::contact_received(contact.channel, "replayed");
+                } else {
+                    telemetry::contact_received(contact.channel, "new_incident");
+                    telemetry::triage_decided(&body.triage, took);
+                }
+                tracing::info!(
+                    reference = %s.incident.reference,
+                    agency = %s.incident.triage.agency,
+                    grade = s.incident.triage.grade.number(),
+                    incident_type = %s.incident.triage.incident_type,
+                    desks = %s.incident.route.desks.join(","),
+                    replayed = s.replayed,
+                    "contact recorded"
+                );
+                Ok(s)
+            }
+            Err(e) => {
+                telemetry::contact_received(contact.channel, "unavailable");
+                telemetry::redis_error(&e);
+                Err(e)
+            }
+        }
+    }
+
+    pub async fn incident(&self, reference: &str) -> Result<Incident> {
+        check_reference(reference)?;
+        self.store.incident(reference).await.inspect_err(telemetry::redis_error)
+    }
+
+    /// Leases the next incident on a desk; `None` when its queue is empty.
+    pub async fn claim_next(
+        &self,
+        desk: &str,
+        dispatcher: &str,
+        lease_seconds: u32,
+    ) -> Result<Option<(Lease, Incident)>> {
+        self.check_desk(desk)?;
+        check_dispatcher(dispatcher)?;
+        let lease = match lease_seconds {
+            0 => self.lease.default,
+            s => Duration::from_secs(u64::from(s)),
+        };
+        if lease > self.lease.max {
+            return Err(Violations::one(
+                "lease_seconds",
+                format!("is over the maximum of {} s", self.lease.max.as_secs()),
+            )
+            .into());
+        }
+        let r = self.store.claim_next(desk, dispatcher, lease).await;
+        telemetry::dispatch_action("claim", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn complete(&self, reference: &str, desk: &str, token: u64, outcome_text: &str) -> Result<Incident> {
+        check_reference(reference)?;
+        self.check_desk(desk)?;
+        check_token(token)?;
+        if outcome_text.len() > 1024 {
+            return Err(Violations::one("outcome", "is longer than 1024 bytes").into());
+        }
+        let r = self.store.complete(reference, desk, token, outcome_text).await;
+        telemetry::dispatch_action("complete", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn release(&self, reference: &str, desk: &str, token: u64, reason: &str) -> Result<()> {
+        check_reference(reference)?;
+        self.check_desk(desk)?;
+        check_token(token)?;
+        if reason.len() > 1024 {
+            return Err(Violations::one("reason", "is longer than 1024 bytes").into());
+        }
+        let r = self.store.release(reference, desk, token, reason).await;
+        telemetry::dispatch_action("release", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn list_queue(&self, desk: &str, limit: u32) -> Result<(Vec<QueueEntry>, u64)> {
+        self.check_desk(desk)?;
+        let limit = if limit == 0 { 100 } else { limit.min(1000) };
+        self.store.list_queue(desk, limit).await.inspect_err(telemetry::redis_error)
+    }
+
+    /// Depth, oldest wait and status of every configured desk.
+    pub async fn desk_stats(&self) -> Result<Vec<DeskStats>> {
+        let table = self.table.load();
+        let ids: Vec<&str> = table.desks().iter().map(|d| d.id.as_str()).collect();
+        self.store.desk_stats(&ids).await.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn set_desk_status(&self, desk: &str, open: bool, reason: &str) -> Result<()> {
+        self.check_desk(desk)?;
+        self.store.set_desk_status(desk, open, "operations", reason).await?;
+        self.refresh_load().await
+    }
+
+    /// Rereads rules and desks; on any error the configuration in force stays.
+    pub fn reload(&self) -> Result<(usize, usize)> {
+        match load_config(&self.sources) {
+            Ok((engine, table)) => {
+                let counts = (engine.type_count(), table.desks().len());
+                self.engine.store(Arc::new(engine));
+                self.table.store(Arc::new(table));
+                telemetry::config_reloaded(true);
+                tracing::info!(types = counts.0, desks = counts.1, "configuration reloaded");
+                Ok(counts)
+            }
+            Err(e) => {
+                telemetry::config_reloaded(false);
+                tracing::error!(error = %e, "configuration reload rejected; keeping the configuration in force");
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads desk status and queue depths from Redis into the routing snapshot and the gauges.
+    pub async fn refresh_load(&self) -> Result<()> {
+        let stats = self.desk_stats().await?;
+        let table = self.table.load();
+        let mut load = Load::default();
+        for d in table.desks() {
+            let s = stats.iter().find(|s| s.desk == d.id);
+            load.closed.push(s.is_some_and(|s| !s.open));
+            load.depth.push(s.map_or(0, |s| s.depth.min(u64::from(u32::MAX)) as u32));
+            load.oldest_wait_ms.push(s.map_or(0, |s| s.oldest_wait_ms));
+        }
+        for s in &stats {
+            telemetry::desk_gauges(&s.desk, s.open, s.depth, s.oldest_wait_ms);
+        }
+        self.load.store(Arc::new(load));
+        Ok(())
+    }
+
+    /// Background upkeep until `shutdown` fires: refresh desk load, requeue expired leases.
+    pub async fn run_upkeep(self: Arc<Self>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
+            }
+            if let Err(e) = self.refresh_load().await {
+                tracing::warn!(error = %e, "cannot refresh desk load");
+            }
+            match self.store.reap_expired_leases(100).await {
+                Ok(n) => telemetry::leases_expired(n),
+                Err(e) => tracing::warn!(error = %e, "cannot requeue expired leases"),
+            }
+        }
+    }
+
+    fn check_desk(&self, desk: &str) -> Result<()> {
+        if desk.is_empty() {
+            return Err(Violations::one("desk", "is required").into());
+        }
+        if self.table.load().desk_id(desk).is_none() {
+            return Err(Error::NotFound(format!("desk {desk:?} is not configured")));
+        }
+        Ok(())
+    }
+}
+
+fn load_config(sources: &Sources) -> Result<(Engine, Table)> {
+    let engine = match &sources.rules {
+        Some(p) => Engine::load(p).map_err(|e| Error::Config(e.to_string()))?,
+        None => Engine::default_rules(),
+    };
+    let table = match &sources.desks {
+        Some(p) => Table::load(p).map_err(|e| Error::Config(e.to_string()))?,
+        None => Table::default_desks(),
+    };
+    Ok((engine, table))
+}
+
+fn outcome<T>(r: &Result<T>) -> &'static str {
+    match r {
+        Ok(_) => "ok",
+        Err(Error::StaleLease(_)) => "stale",
+        Err(Error::NotFound(_)) => "not_found",
+        Err(_) => "error",
+    }
+}
+
+fn check_reference(reference: &str) -> Result<()> {
+    if reference.is_empty() || reference.len() > 64 || !reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        return Err(Violations::one("reference", "must be an incident reference such as ESX-20261122-42").into());
+    }
+    Ok(())
+}
+
+fn check_dispatcher(dispatcher: &str) -> Result<()> {
+    if dispatcher.is_empty() || dispatcher.len() > 64 || dispatcher.contains(['|', ',']) {
+        return Err(Violations::one("dispatcher", "is required: 1-64 characters, no '|' or ','").into());
+    }
+    Ok(())
+}
+
+fn check_token(token: u64) -> Result<()> {
+    if token == 0 {
+        return Err(Violations::one("token", "is required: the token of your lease").into());
+    }
+    Ok(())
+}

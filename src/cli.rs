@@ -1,0 +1,703 @@
+//! The `bluelight` command line: `serve`, the clients a desk or a script uses (`submit`, `claim`,
+//! `complete`, `release`, `queue`, `incident`, `desk`, `stats`, `reload`), and the offline tools
+//! (`triage`, `rules check`, `desks check`).
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::api::contact_to_proto;
+use crate::config::{ServeArgs, Settings};
+use crate::domain::{Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory, Triage};
+use crate::proto as p;
+use crate::routing::Table;
+use crate::triage::Engine;
+
+#[derive(Parser, Debug)]
+#[command(name = "bluelight", version, about = "Triage, routing and dispatch queues for a joint police and fire contact centre")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServerArg {
+    /// The bluelight server
+    #[arg(long, env = "BLUELIGHT_SERVER", default_value = "http://127.0.0.1:50051")]
+    pub server: String,
+    /// Print JSON instead of text
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service (with its own redis-server unless --redis-url is given)
+    Serve(ServeArgs),
+    /// Submit a contact: from flags, or from a JSON file in the `triage` line format
+    Submit(SubmitArgs),
+    /// Claim the next incident on a desk
+    Claim {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        desk: String,
+        /// Who is claiming [default: $USER]
+        #[arg(long)]
+        dispatcher: Option<String>,
+        /// Lease length in seconds [default: the server's]
+        #[arg(long, default_value_t = 0)]
+        lease_seconds: u32,
+    },
+    /// Complete a claimed incident
+    Complete {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        desk: String,
+        #[arg(long)]
+        token: u64,
+        #[arg(long, default_value = "")]
+        outcome: String,
+    },
+    /// Give a claimed incident back to its queue
+    Release {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        desk: String,
+        #[arg(long)]
+        token: u64,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Show a desk's queue in working order
+    Queue {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        desk: String,
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+    /// Show an incident
+    Incident {
+        #[command(flatten)]
+        server: ServerArg,
+        reference: String,
+    },
+    /// Open or close a desk
+    Desk {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(value_parser = ["open", "close"])]
+        action: String,
+        desk: String,
+        #[arg(long, default_value = "")]
+        reason: String,
+    },
+    /// Depth and oldest wait of every desk
+    Stats {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Make the server reread its rules and desks files
+    Reload {
+        #[command(flatten)]
+        server: ServerArg,
+    },
+    /// Triage contacts offline: JSON lines on stdin, one JSON result per line on stdout
+    Triage {
+        /// Rules file [default: the shipped rules]
+        #[arg(long)]
+        rules: Option<PathBuf>,
+    },
+    /// Check a triage rules file
+    Rules {
+        #[command(subcommand)]
+        action: CheckAction,
+    },
+    /// Check a desks and areas file
+    Desks {
+        #[command(subcommand)]
+        action: CheckAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum CheckAction {
+    /// Validate FILE without serving; exit non-zero with every problem if it is bad
+    Check { file: PathBuf },
+}
+
+#[derive(clap::Args, Debug)]
+pub struct SubmitArgs {
+    #[command(flatten)]
+    server: ServerArg,
+    /// JSON file with one contact in the `bluelight triage` line format
+    #[arg(long, conflicts_with_all = ["narrative", "answer"])]
+    file: Option<PathBuf>,
+    /// Your id for this contact, reused on retry [default: generated]
+    #[arg(long)]
+    contact_id: Option<String>,
+    /// PHONE_999, PHONE_101, ONLINE_FORM, WEBCHAT, EMERGENCY_SMS, TEXT_RELAY, ECALL, ALARM_RECEIVING_CENTRE
+    #[arg(long, default_value = "PHONE_999")]
+    channel: Channel,
+    #[arg(long)]
+    narrative: Option<String>,
+    /// Online form category, e.g. crime
+    #[arg(long)]
+    category: Option<OnlineCategory>,
+    /// An answer as FIELD=VALUE, e.g. fire=FLAMES or vulnerability=CHILD; repeatable
+    #[arg(long = "answer", value_name = "FIELD=VALUE")]
+    answer: Vec<String>,
+    #[arg(long)]
+    postcode: Option<String>,
+    #[arg(long)]
+    address: Option<String>,
+    #[arg(long, allow_hyphen_values = true)]
+    lat: Option<f64>,
+    #[arg(long, allow_hyphen_values = true)]
+    lon: Option<f64>,
+    #[arg(long)]
+    accuracy_m: Option<u32>,
+    /// AML, EISEC, ECALL, CALLER or MAP_PIN
+    #[arg(long)]
+    source: Option<LocationSource>,
+    #[arg(long)]
+    caller_name: Option<String>,
+    #[arg(long)]
+    caller_phone: Option<String>,
+}
+
+/// One contact in the JSON line format of `bluelight triage` and `submit --file`. Unknown
+/// top-level fields (such as `gold`) are ignored.
+#[derive(Deserialize, Debug, Default)]
+pub struct ContactLine {
+    #[serde(default)]
+    pub id: Option<Value>,
+    #[serde(default)]
+    pub channel: Channel,
+    #[serde(default)]
+    pub narrative: String,
+    #[serde(default)]
+    pub category: OnlineCategory,
+    #[serde(default)]
+    pub answers: Answers,
+    #[serde(default)]
+    pub location: Location,
+    #[serde(default)]
+    pub caller: Caller,
+}
+
+impl ContactLine {
+    /// The id as text: strings as they are, numbers printed.
+    pub fn id_text(&self) -> String {
+        match &self.id {
+            Some(Value::String(s)) => s.clone(),
+            Some(v) => v.to_string(),
+            None => String::new(),
+        }
+    }
+
+    pub fn into_contact(self) -> Contact {
+        Contact {
+            contact_id: self.id_text(),
+            channel: self.channel,
+            narrative: self.narrative,
+            category: self.category,
+            answers: self.answers,
+            location: self.location,
+            caller: self.caller,
+        }
+    }
+}
+
+/// Runs the command line; the exit code says whether it worked.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Triage { rules } => return triage_lines(rules),
+        Command::Rules {
+            action: CheckAction::Check { file },
+        } => Engine::load(&file)
+            .map(|e| println!("{}: ok, {} incident type rules", file.display(), e.type_count()))
+            .map_err(|e| e.to_string()),
+        Command::Desks {
+            action: CheckAction::Check { file },
+        } => Table::load(&file)
+            .map(|t| println!("{}: ok, {} desks, {} areas", file.display(), t.desks().len(), t.areas().len()))
+            .map_err(|e| e.to_string()),
+        Command::Serve(args) => serve(args),
+        client => runtime().and_then(|rt| rt.block_on(run_client(client))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bluelight: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn serve(args: ServeArgs) -> Result<(), String> {
+    let settings = Settings::resolve(args).map_err(|e| e.to_string())?;
+    crate::telemetry::init_tracing(settings.log_format);
+    runtime()?.block_on(async move {
+        let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
+        tokio::spawn(async move {
+            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+                return;
+            };
+            while hup.recv().await.is_some() {
+                tracing::info!("SIGHUP: reloading rules and desks");
+                let _ = reload_tx.try_send(());
+            }
+        });
+        crate::server::run(settings, shutdown_signal(), reload_rx)
+            .await
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// Completes on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("signal handlers can be installed");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT"),
+    }
+}
+
+async fn channel(server: &str) -> Result<tonic::transport::Channel, String> {
+    tonic::transport::Endpoint::from_shared(server.to_owned())
+        .map_err(|e| format!("--server {server:?}: {e}"))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(10))
+        .connect()
+        .await
+        .map_err(|e| format!("cannot reach {server}: {e}; is `bluelight serve` running?"))
+}
+
+fn status_text(s: tonic::Status) -> String {
+    use tonic_types::StatusExt;
+    let mut text = format!("{:?}: {}", s.code(), s.message());
+    if let Some(br) = s.get_details_bad_request() {
+        text = format!("{:?}: invalid request", s.code());
+        for v in br.field_violations {
+            text.push_str(&format!("\n  {}: {}", v.field, v.description));
+        }
+    }
+    text
+}
+
+async fn run_client(cmd: Command) -> Result<(), String> {
+    use p::dispatch_client::DispatchClient;
+    use p::intake_client::IntakeClient;
+    use p::operations_client::OperationsClient;
+    match cmd {
+        Command::Submit(args) => {
+            let server = args.server.clone();
+            let contact = submit_contact(args)?;
+            let mut c = IntakeClient::new(channel(&server.server).await?);
+            let r = c
+                .submit_contact(p::SubmitContactRequest {
+                    contact: Some(contact_to_proto(&contact)),
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            let i = r.incident.unwrap_or_default();
+            if server.json {
+                println!("{}", json!({"incident": incident_json(&i), "replayed": r.replayed, "public_message": r.public_message}));
+            } else {
+                print_incident(&i);
+                if r.replayed {
+                    println!("(already submitted: this is the original answer)");
+                }
+                println!("tell the caller: {}", r.public_message);
+            }
+        }
+        Command::Claim {
+            server,
+            desk,
+            dispatcher,
+            lease_seconds,
+        } => {
+            let dispatcher = dispatcher
+                .or_else(|| std::env::var("USER").ok())
+                .unwrap_or_else(|| "dispatcher".into());
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let r = c
+                .claim_next(p::ClaimNextRequest {
+                    desk: desk.clone(),
+                    dispatcher,
+                    lease_seconds,
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            match (r.lease, r.incident) {
+                (Some(l), Some(i)) if server.json => {
+                    println!("{}", json!({"lease": lease_json(&l), "incident": incident_json(&i)}))
+                }
+                (Some(l), Some(i)) => {
+                    print_incident(&i);
+                    println!(
+                        "claimed on {} with token {} until {} (unix ms)\n  complete: bluelight complete --reference {} --desk {} --token {}",
+                        l.desk, l.token, l.expires_at_ms, l.reference, l.desk, l.token
+                    );
+                }
+                _ if server.json => println!("{}", json!({"lease": null})),
+                _ => println!("queue {desk} is empty"),
+            }
+        }
+        Command::Complete {
+            server,
+            reference,
+            desk,
+            token,
+            outcome,
+        } => {
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let r = c
+                .complete(p::CompleteRequest {
+                    reference,
+                    desk,
+                    token,
+                    outcome,
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            let i = r.incident.unwrap_or_default();
+            if server.json {
+                println!("{}", incident_json(&i));
+            } else {
+                print_incident(&i);
+            }
+        }
+        Command::Release {
+            server,
+            reference,
+            desk,
+            token,
+            reason,
+        } => {
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            c.release(p::ReleaseRequest {
+                reference: reference.clone(),
+                desk: desk.clone(),
+                token,
+                reason,
+            })
+            .await
+            .map_err(status_text)?;
+            println!("{reference} is back in the queue of {desk}");
+        }
+        Command::Queue { server, desk, limit } => {
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let r = c
+                .list_queue(p::ListQueueRequest { desk: desk.clone(), limit })
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            if server.json {
+                let entries: Vec<Value> = r
+                    .entries
+                    .iter()
+                    .map(|e| json!({"reference": e.reference, "grade": e.grade, "incident_type": e.incident_type,
+                        "agency": agency_name(e.agency), "queued_at_ms": e.queued_at_ms, "wait_ms": e.wait_ms}))
+                    .collect();
+                println!("{}", json!({"desk": desk, "depth": r.depth, "entries": entries}));
+            } else {
+                println!("{desk}: {} waiting", r.depth);
+                for e in r.entries {
+                    println!(
+                        "  grade {}  {:<4} {:<7} {:<22} waiting {}s",
+                        e.grade,
+                        e.incident_type,
+                        agency_name(e.agency),
+                        e.reference,
+                        e.wait_ms / 1000
+                    );
+                }
+            }
+        }
+        Command::Incident { server, reference } => {
+            let mut c = IntakeClient::new(channel(&server.server).await?);
+            let r = c
+                .get_incident(p::GetIncidentRequest { reference })
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            let i = r.incident.unwrap_or_default();
+            if server.json {
+                println!("{}", incident_json(&i));
+            } else {
+                print_incident(&i);
+            }
+        }
+        Command::Desk {
+            server,
+            action,
+            desk,
+            reason,
+        } => {
+            let mut c = OperationsClient::new(channel(&server.server).await?);
+            c.set_desk_status(p::SetDeskStatusRequest {
+                desk: desk.clone(),
+                open: action == "open",
+                reason,
+            })
+            .await
+            .map_err(status_text)?;
+            println!("desk {desk} is {}", if action == "open" { "open" } else { "closed" });
+        }
+        Command::Stats { server } => {
+            let mut c = OperationsClient::new(channel(&server.server).await?);
+            let r = c
+                .get_queue_stats(p::GetQueueStatsRequest {})
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            for d in r.desks {
+                if server.json {
+                    println!("{}", json!({"desk": d.desk, "open": d.open, "depth": d.depth, "oldest_wait_ms": d.oldest_wait_ms}));
+                } else {
+                    println!(
+                        "{:<16} {:<6} {:>5} waiting, oldest {}s",
+                        d.desk,
+                        if d.open { "open" } else { "CLOSED" },
+                        d.depth,
+                        d.oldest_wait_ms / 1000
+                    );
+                }
+            }
+        }
+        Command::Reload { server } => {
+            let mut c = OperationsClient::new(channel(&server.server).await?);
+            let r = c
+                .reload_config(p::ReloadConfigRequest {})
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            println!("reloaded: {} incident type rules, {} desks", r.incident_types, r.desks);
+        }
+        Command::Serve(_) | Command::Triage { .. } | Command::Rules { .. } | Command::Desks { .. } => {
+            unreachable!("handled in run")
+        }
+    }
+    Ok(())
+}
+
+/// Builds the contact of `bluelight submit` from its file or flags.
+fn submit_contact(a: SubmitArgs) -> Result<Contact, String> {
+    let mut contact = match &a.file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            serde_json::from_str::<ContactLine>(&text)
+                .map_err(|e| format!("{}: {e}", path.display()))?
+                .into_contact()
+        }
+        None => {
+            let mut answers = serde_json::Map::new();
+            for kv in &a.answer {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("--answer {kv:?}: write FIELD=VALUE, for example fire=FLAMES"))?;
+                let value = match k {
+                    "vulnerability" | "hazards" => {
+                        let list = answers.entry(k.to_owned()).or_insert_with(|| json!([]));
+                        list.as_array_mut().expect("lists stay lists").push(json!(v));
+                        continue;
+                    }
+                    "casualties" => json!(v.parse::<u32>().map_err(|_| format!("--answer {kv:?}: casualties is a number"))?),
+                    _ => json!(v),
+                };
+                answers.insert(k.to_owned(), value);
+            }
+            let answers: Answers =
+                serde_json::from_value(Value::Object(answers)).map_err(|e| format!("--answer: {e}"))?;
+            Contact {
+                contact_id: String::new(),
+                channel: a.channel,
+                narrative: a.narrative.clone().unwrap_or_default(),
+                category: a.category.unwrap_or_default(),
+                answers,
+                location: Location {
+                    postcode: a.postcode.clone().unwrap_or_default(),
+                    address: a.address.clone().unwrap_or_default(),
+                    lat: a.lat,
+                    lon: a.lon,
+                    accuracy_m: a.accuracy_m,
+                    source: a.source.unwrap_or_default(),
+                },
+                caller: Caller {
+                    name: a.caller_name.clone().unwrap_or_default(),
+                    phone: a.caller_phone.clone().unwrap_or_default(),
+                },
+            }
+        }
+    };
+    if let Some(id) = a.contact_id {
+        contact.contact_id = id;
+    }
+    if contact.contact_id.is_empty() {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        contact.contact_id = format!("cli-{nanos}-{}", std::process::id());
+    }
+    Ok(contact)
+}
+
+/// `bluelight triage`: one JSON result per input line, in order.
+fn triage_lines(rules: Option<PathBuf>) -> ExitCode {
+    let engine = match rules {
+        Some(p) => match Engine::load(&p) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("bluelight: {e}");
+                return ExitCode::FAILURE;
+            }
+        },
+        None => Engine::default_rules(),
+    };
+    let stdin = std::io::stdin().lock();
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut failed = 0usize;
+    for (n, line) in stdin.lines().enumerate() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("bluelight: line {}: cannot read: {e}", n + 1);
+                failed += 1;
+                break;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let result = match triage_line(&engine, &line) {
+            Ok(v) => v,
+            Err((id, message)) => {
+                eprintln!("bluelight: line {}: {message}", n + 1);
+                failed += 1;
+                json!({"id": id, "error": message})
+            }
+        };
+        if writeln!(out, "{result}").is_err() {
+            return ExitCode::FAILURE;
+        }
+    }
+    if out.flush().is_err() || failed > 0 {
+        if failed > 0 {
+            eprintln!("bluelight: {failed} line(s) failed");
+        }
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// Triage of one JSON line, or the id (if readable) and what was wrong.
+pub fn triage_line(engine: &Engine, line: &str) -> Result<Value, (Value, String)> {
+    let parsed: ContactLine = serde_json::from_str(line).map_err(|e| {
+        let id = serde_json::from_str::<Value>(line)
+            .ok()
+            .and_then(|v| v.get("id").cloned())
+            .unwrap_or(Value::Null);
+        (id, format!("cannot read contact: {e}"))
+    })?;
+    let id = parsed.id.clone().unwrap_or(Value::Null);
+    let contact = parsed
+        .into_contact()
+        .validated(false)
+        .map_err(|v| (id.clone(), v.to_string()))?;
+    let t = engine.classify(&contact);
+    Ok(triage_json(id, &t))
+}
+
+fn triage_json(id: Value, t: &Triage) -> Value {
+    json!({
+        "id": id,
+        "agency": t.agency.as_str(),
+        "lead_agency": t.lead_agency.as_str(),
+        "grade": t.grade.number(),
+        "incident_type": t.incident_type,
+        "incident_type_name": t.incident_type_name,
+        "qualifiers": t.qualifiers,
+        "referral": t.referral.map(|r| r.as_str()),
+        "confidence": (f64::from(t.confidence) * 100.0).round() / 100.0,
+        "reasons": t.reasons,
+    })
+}
+
+fn agency_name(code: i32) -> &'static str {
+    crate::domain::Agency::from_code(code).map_or("?", |a| a.as_str())
+}
+
+fn incident_json(i: &p::Incident) -> Value {
+    let t = i.triage.clone().unwrap_or_default();
+    let r = i.route.clone().unwrap_or_default();
+    json!({
+        "reference": i.reference,
+        "state": crate::domain::IncidentState::from_code(i.state).map_or("?", |s| s.as_str()),
+        "agency": agency_name(t.agency),
+        "lead_agency": agency_name(t.lead_agency),
+        "grade": t.grade,
+        "incident_type": t.incident_type,
+        "incident_type_name": t.incident_type_name,
+        "qualifiers": t.qualifiers,
+        "confidence": t.confidence,
+        "reasons": t.reasons,
+        "desks": r.desks,
+        "area": r.area,
+        "route_reasons": r.reasons,
+        "contact_ids": i.contact_ids,
+        "tasks": i.tasks.iter().map(|t| json!({"desk": t.desk, "state": crate::domain::IncidentState::from_code(t.state).map_or("?", |s| s.as_str()), "dispatcher": t.dispatcher, "outcome": t.outcome})).collect::<Vec<_>>(),
+        "created_at_ms": i.created_at_ms,
+    })
+}
+
+fn lease_json(l: &p::Lease) -> Value {
+    json!({"reference": l.reference, "desk": l.desk, "dispatcher": l.dispatcher, "token": l.token, "expires_at_ms": l.expires_at_ms})
+}
+
+fn print_incident(i: &p::Incident) {
+    let t = i.triage.clone().unwrap_or_default();
+    let r = i.route.clone().unwrap_or_default();
+    println!(
+        "{}  {} grade {}  {} {}  ({})",
+        i.reference,
+        agency_name(t.agency),
+        t.grade,
+        t.incident_type,
+        t.incident_type_name,
+        crate::domain::IncidentState::from_code(i.state).map_or("?", |s| s.as_str())
+    );
+    println!("  desks: {}  (area {})", r.desks.join(", "), r.area);
+    for reason in t.reasons.iter().chain(r.reasons.iter()) {
+        println!("  because {reason}");
+    }
+    for task in &i.tasks {
+        let state = crate::domain::IncidentState::from_code(task.state).map_or("?", |s| s.as_str());
+        println!("  {}: {state} {} {}", task.desk, task.dispatcher, task.outcome);
+    }
+}

@@ -1,0 +1,204 @@
+//! Typed configuration of `bluelight serve`: command-line flags, then `BLUELIGHT_*` environment
+//! variables (clap reads both), then an optional TOML file, then defaults.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::error::{Error, Result};
+use crate::store::StoreConfig;
+use crate::telemetry::LogFormat;
+
+/// Flags of `bluelight serve`; each also reads its `BLUELIGHT_*` environment variable.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// TOML file with any of the settings below and the tuning settings.
+    #[arg(long, env = "BLUELIGHT_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// gRPC address [default: 127.0.0.1:50051]
+    #[arg(long, env = "BLUELIGHT_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Prometheus /metrics address [default: 127.0.0.1:9464]
+    #[arg(long, env = "BLUELIGHT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
+    /// Redis to use, e.g. redis://10.0.0.5:6379/. Without it bluelight starts and supervises its
+    /// own redis-server with its data in --data-dir.
+    #[arg(long, env = "BLUELIGHT_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// Data directory of the managed redis-server [default: .bluelight/redis]
+    #[arg(long, env = "BLUELIGHT_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Centre id, the hash tag of every Redis key [default: essex]
+    #[arg(long, env = "BLUELIGHT_CENTRE")]
+    pub centre: Option<String>,
+    /// Triage rules file [default: the shipped rules]
+    #[arg(long, env = "BLUELIGHT_RULES")]
+    pub rules: Option<PathBuf>,
+    /// Desks and areas file [default: the shipped Essex desks]
+    #[arg(long, env = "BLUELIGHT_DESKS")]
+    pub desks: Option<PathBuf>,
+    /// Log format [default: text]
+    #[arg(long, env = "BLUELIGHT_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+}
+
+/// The TOML file: the same settings as the flags, plus tuning.
+#[derive(Deserialize, Debug, Default)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<SocketAddr>,
+    metrics_listen: Option<SocketAddr>,
+    redis_url: Option<String>,
+    data_dir: Option<PathBuf>,
+    centre: Option<String>,
+    rules: Option<PathBuf>,
+    desks: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    reference_prefix: Option<String>,
+    lease_seconds: Option<u64>,
+    max_lease_seconds: Option<u64>,
+    idempotency_ttl_seconds: Option<u64>,
+    finished_ttl_seconds: Option<u64>,
+    /// Queue-wait targets of grades 1 to 4, seconds.
+    queue_wait_seconds: Option<[u64; 4]>,
+    event_stream_cap: Option<u32>,
+    audit_stream_cap: Option<u32>,
+    drain_seconds: Option<u64>,
+}
+
+/// Everything `serve` needs, resolved and checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub metrics_listen: SocketAddr,
+    pub redis_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub rules: Option<PathBuf>,
+    pub desks: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub lease: Duration,
+    pub max_lease: Duration,
+    pub drain: Duration,
+    pub store: StoreConfig,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            listen: "127.0.0.1:50051".parse().expect("valid"),
+            metrics_listen: "127.0.0.1:9464".parse().expect("valid"),
+            redis_url: None,
+            data_dir: PathBuf::from(".bluelight/redis"),
+            rules: None,
+            desks: None,
+            log_format: LogFormat::Text,
+            lease: Duration::from_secs(120),
+            max_lease: Duration::from_secs(3600),
+            drain: Duration::from_secs(10),
+            store: StoreConfig::default(),
+        }
+    }
+}
+
+impl Settings {
+    /// Resolves flags and environment (already in `args`) over the file over the defaults.
+    pub fn resolve(args: ServeArgs) -> Result<Settings> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let d = Settings::default();
+        let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+        let mut store = d.store.clone();
+        store.centre = args.centre.or(file.centre).unwrap_or(store.centre);
+        if let Some(p) = file.reference_prefix {
+            store.reference_prefix = p;
+        }
+        store.idempotency_ttl = secs(file.idempotency_ttl_seconds, store.idempotency_ttl);
+        store.finished_ttl = secs(file.finished_ttl_seconds, store.finished_ttl);
+        if let Some(w) = file.queue_wait_seconds {
+            store.queue_wait_targets = w.map(Duration::from_secs);
+        }
+        store.event_cap = file.event_stream_cap.unwrap_or(store.event_cap);
+        store.audit_cap = file.audit_stream_cap.unwrap_or(store.audit_cap);
+        let s = Settings {
+            listen: args.listen.or(file.listen).unwrap_or(d.listen),
+            metrics_listen: args.metrics_listen.or(file.metrics_listen).unwrap_or(d.metrics_listen),
+            redis_url: args.redis_url.or(file.redis_url),
+            data_dir: args.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
+            rules: args.rules.or(file.rules),
+            desks: args.desks.or(file.desks),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            lease: secs(file.lease_seconds, d.lease),
+            max_lease: secs(file.max_lease_seconds, d.max_lease),
+            drain: secs(file.drain_seconds, d.drain),
+            store,
+        };
+        s.check()?;
+        Ok(s)
+    }
+
+    /// Rejects settings that cannot work, saying what to change.
+    pub fn check(&self) -> Result<()> {
+        let c = &self.store.centre;
+        if c.is_empty() || c.len() > 32 || !c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+            return Err(Error::Config(format!(
+                "centre {c:?}: use 1-32 lower-case letters, digits or '-', for example essex"
+            )));
+        }
+        let p = &self.store.reference_prefix;
+        if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+            return Err(Error::Config(format!(
+                "reference_prefix {p:?}: use 1-8 upper-case letters or digits, for example ESX"
+            )));
+        }
+        if self.lease.is_zero() || self.lease > self.max_lease {
+            return Err(Error::Config("lease_seconds must be at least 1 and at most max_lease_seconds".into()));
+        }
+        if self.store.queue_wait_targets.iter().any(Duration::is_zero) {
+            return Err(Error::Config("queue_wait_seconds must all be at least 1".into()));
+        }
+        Ok(())
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
+    toml::from_str(&text).map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_the_file_and_the_file_beats_defaults() {
+        let dir = std::env::temp_dir().join(format!("bl-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bluelight.toml");
+        std::fs::write(&file, "centre = \"kent\"\nlisten = \"127.0.0.1:1\"\nlease_seconds = 30\n").unwrap();
+        let s = Settings::resolve(ServeArgs {
+            config: Some(file),
+            listen: Some("127.0.0.1:2".parse().unwrap()),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(s.listen.port(), 2);
+        assert_eq!(s.store.centre, "kent");
+        assert_eq!(s.lease, Duration::from_secs(30));
+        assert_eq!(s.metrics_listen.port(), 9464);
+    }
+
+    #[test]
+    fn a_bad_centre_is_refused_with_what_to_use() {
+        let err = Settings::resolve(ServeArgs {
+            centre: Some("Essex {x}".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(err.to_string().contains("lower-case"), "{err}");
+    }
+}

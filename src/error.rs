@@ -1,0 +1,28 @@
+//! The one error type of the service. `api::status` maps it to a gRPC status in one place.
+
+use crate::domain::Violations;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is wrong; nothing was changed.
+    #[error("invalid request: {0}")]
+    Invalid(#[from] Violations),
+    /// No such incident, desk or task.
+    #[error("{0}")]
+    NotFound(String),
+    /// A lease token that is no longer current: someone else holds the task, or it was requeued.
+    #[error("{0}")]
+    StaleLease(String),
+    /// Redis could not be reached or did not answer in time; nothing was half-written, and a
+    /// retry of the same request is safe.
+    #[error("redis unavailable: {0}")]
+    Unavailable(String),
+    /// A configuration, rules or desks file that cannot be used.
+    #[error("{0}")]
+    Config(String),
+    /// A bug or an unexpected answer from Redis.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,163 @@
+//! Assembles the gRPC services and runs them: `serve(app, listener, shutdown)`, and `run`, which
+//! brings up everything `bluelight serve` needs from its settings.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::transport::Server;
+
+use crate::api::{DispatchService, IntakeService, OperationsService};
+use crate::app::{App, LeasePolicy, Sources};
+use crate::config::Settings;
+use crate::error::{Error, Result};
+use crate::proto::{
+    FILE_DESCRIPTOR_SET, dispatch_server::DispatchServer, intake_server::IntakeServer,
+    operations_server::OperationsServer,
+};
+use crate::store::{ManagedRedis, Store, Supervise};
+use crate::telemetry;
+
+/// Serves the gRPC API on `listener` until `shutdown` completes; then reports NOT_SERVING, stops
+/// accepting, and lets requests in flight finish for at most `drain`.
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Duration,
+) -> Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<IntakeServer<IntakeService>>().await;
+    health.set_serving::<DispatchServer<DispatchService>>().await;
+    health.set_serving::<OperationsServer<OperationsService>>().await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(IntakeServer::new(IntakeService(app.clone())))
+        .add_service(DispatchServer::new(DispatchService(app.clone())))
+        .add_service(OperationsServer::new(OperationsService(app)))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stop_rx.await;
+        });
+    let mut server = std::pin::pin!(server);
+
+    tokio::select! {
+        r = &mut server => return r.map_err(|e| Error::Internal(format!("grpc server: {e}"))),
+        _ = shutdown => {}
+    }
+    tracing::info!(drain_s = drain.as_secs(), "shutting down: not serving, draining");
+    health.set_not_serving::<IntakeServer<IntakeService>>().await;
+    health.set_not_serving::<DispatchServer<DispatchService>>().await;
+    health.set_not_serving::<OperationsServer<OperationsService>>().await;
+    let _ = stop_tx.send(());
+    match tokio::time::timeout(drain, server).await {
+        Ok(r) => r.map_err(|e| Error::Internal(format!("grpc server: {e}"))),
+        Err(_) => {
+            tracing::warn!("drain time over; closing the remaining connections");
+            Ok(())
+        }
+    }
+}
+
+/// Everything `bluelight serve` does: Redis (managed or given), the configuration, the upkeep
+/// task, the metrics endpoint and the gRPC server, until `shutdown` completes. `reload` fires on
+/// SIGHUP.
+pub async fn run(
+    settings: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    mut reload: tokio::sync::mpsc::Receiver<()>,
+) -> Result<()> {
+    let managed = match &settings.redis_url {
+        Some(_) => None,
+        None => {
+            let m = ManagedRedis::start(&settings.data_dir, Supervise::Restart).await?;
+            tracing::info!(url = %m.url(), dir = %m.dir().display(), "started managed redis-server");
+            Some(m)
+        }
+    };
+    let url = settings
+        .redis_url
+        .clone()
+        .or_else(|| managed.as_ref().map(ManagedRedis::url))
+        .expect("one of the two");
+    let result = run_with_redis(&settings, &url, shutdown, &mut reload).await;
+    if let Some(m) = managed {
+        m.stop().await;
+    }
+    result
+}
+
+async fn run_with_redis(
+    settings: &Settings,
+    url: &str,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    reload: &mut tokio::sync::mpsc::Receiver<()>,
+) -> Result<()> {
+    telemetry::metrics_handle();
+    let store = Store::connect(url, settings.store.clone()).await?;
+    match store.maxmemory_policy().await? {
+        Some(p) if p == "noeviction" => {}
+        Some(p) => tracing::warn!(
+            policy = %p,
+            "REDIS maxmemory-policy IS NOT noeviction: Redis may evict live incidents under memory pressure; set it to noeviction"
+        ),
+        None => tracing::warn!("cannot read redis maxmemory-policy; make sure it is noeviction"),
+    }
+    let app = Arc::new(App::new(
+        store,
+        Sources {
+            rules: settings.rules.clone(),
+            desks: settings.desks.clone(),
+        },
+        LeasePolicy {
+            default: settings.lease,
+            max: settings.max_lease,
+        },
+    )?);
+    let _ = app.refresh_load().await;
+
+    let grpc = TcpListener::bind(settings.listen)
+        .await
+        .map_err(|e| Error::Config(format!("cannot listen on {}: {e}", settings.listen)))?;
+    let metrics = telemetry::bind(settings.metrics_listen).await?;
+    tracing::info!(
+        grpc = %settings.listen,
+        metrics = %settings.metrics_listen,
+        centre = %settings.store.centre,
+        "bluelight serving"
+    );
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let upkeep = tokio::spawn(app.clone().run_upkeep(stop_rx.clone()));
+    let mut metrics_stop = stop_rx.clone();
+    let metrics_task = tokio::spawn(telemetry::serve_metrics(metrics, async move {
+        let _ = metrics_stop.changed().await;
+    }));
+    let reloader = {
+        let app = app.clone();
+        let mut stop = stop_rx;
+        let mut reload = std::mem::replace(reload, tokio::sync::mpsc::channel(1).1);
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    Some(()) = reload.recv() => { let _ = app.reload(); }
+                    _ = stop.changed() => return,
+                }
+            }
+        })
+    };
+
+    let result = serve(app, grpc, shutdown, settings.drain).await;
+    let _ = stop_tx.send(true);
+    let _ = tokio::join!(upkeep, metrics_task, reloader);
+    result
+}

@@ -1,0 +1,431 @@
+//! Redis: the live state of the centre. Every state change is one Lua script (see `scripts/`),
+//! so nothing is ever half-written; clocks come from Redis `TIME`; every key of a centre carries
+//! the hash tag `{centre}`.
+
+mod managed;
+mod scripts;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use redis::aio::ConnectionManager;
+use redis::{AsyncCommands, Value};
+
+pub use managed::{ManagedRedis, Supervise};
+
+use crate::domain::{
+    Agency, Contact, DeskStats, DeskTask, Grade, Incident, IncidentState, Lease, QueueEntry, IncidentBody,
+};
+use crate::error::{Error, Result};
+use scripts::Scripts;
+
+/// How the store behaves; the service fills it from configuration.
+#[derive(Clone, Debug)]
+pub struct StoreConfig {
+    /// Centre id: the hash tag of every key, for example `essex`.
+    pub centre: String,
+    /// Prefix of incident references, for example `ESX`.
+    pub reference_prefix: String,
+    /// How long a contact id is remembered for idempotent retries.
+    pub idempotency_ttl: Duration,
+    /// How long a finished incident is kept.
+    pub finished_ttl: Duration,
+    /// Queue-wait target per grade (1..=4) before escalation.
+    pub queue_wait_targets: [Duration; 4],
+    /// Approximate cap of each desk's event stream.
+    pub event_cap: u32,
+    /// Approximate cap of the audit stream.
+    pub audit_cap: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            centre: "essex".into(),
+            reference_prefix: "ESX".into(),
+            idempotency_ttl: Duration::from_secs(24 * 3600),
+            finished_ttl: Duration::from_secs(7 * 24 * 3600),
+            queue_wait_targets: [
+                Duration::from_secs(30),
+                Duration::from_secs(300),
+                Duration::from_secs(3600),
+                Duration::from_secs(86_400),
+            ],
+            event_cap: 10_000,
+            audit_cap: 100_000,
+        }
+    }
+}
+
+/// The outcome of recording a contact.
+#[derive(Clone, Debug)]
+pub struct Submitted {
+    pub incident: Incident,
+    /// True when the contact id had been seen before: nothing was written.
+    pub replayed: bool,
+}
+
+/// Handle to the centre's state in Redis. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    conn: ConnectionManager,
+    prefix: String,
+    config: std::sync::Arc<StoreConfig>,
+    scripts: std::sync::Arc<Scripts>,
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Self {
+        match e.code() {
+            Some("BL_NOT_FOUND") => Error::NotFound(e.detail().unwrap_or("not found").to_owned()),
+            Some("BL_STALE") => Error::StaleLease(e.detail().unwrap_or("stale lease").to_owned()),
+            _ if e.is_io_error()
+                || e.is_timeout()
+                || e.is_connection_dropped()
+                || e.is_connection_refusal()
+                || matches!(
+                    e.kind(),
+                    redis::ErrorKind::Server(
+                        redis::ServerErrorKind::BusyLoading
+                            | redis::ServerErrorKind::TryAgain
+                            | redis::ServerErrorKind::ClusterDown
+                            | redis::ServerErrorKind::MasterDown
+                    )
+                ) =>
+            {
+                Error::Unavailable(e.to_string())
+            }
+            _ => Error::Internal(format!("redis: {e}")),
+        }
+    }
+}
+
+impl Store {
+    /// Connects to Redis. Fails with `Unavailable` if it cannot be reached.
+    pub async fn connect(url: &str, config: StoreConfig) -> Result<Store> {
+        let client = redis::Client::open(url).map_err(|e| Error::Config(format!("redis url {url:?}: {e}")))?;
+        let manager = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(1000)))
+            .set_response_timeout(Some(Duration::from_millis(2000)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(200));
+        let conn = ConnectionManager::new_with_config(client, manager).await?;
+        Ok(Store {
+            conn,
+            prefix: format!("bl:{{{}}}:", config.centre),
+            config: std::sync::Arc::new(config),
+            scripts: std::sync::Arc::new(Scripts::new()),
+        })
+    }
+
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    fn key(&self, suffix: &str) -> String {
+        format!("{}{suffix}", self.prefix)
+    }
+
+    /// Checks that Redis will not evict live incidents. Returns the policy in force, or `None`
+    /// when the server does not let us read it (some managed services).
+    pub async fn maxmemory_policy(&self) -> Result<Option<String>> {
+        let mut c = self.conn.clone();
+        let reply: redis::RedisResult<Vec<String>> =
+            redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(&mut c).await;
+        match reply {
+            Ok(v) => Ok(v.get(1).cloned()),
+            Err(e) if e.is_io_error() || e.is_timeout() => Err(e.into()),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Answers whether Redis is reachable.
+    pub async fn ping(&self) -> Result<()> {
+        let mut c = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut c).await?;
+        Ok(())
+    }
+
+    /// Records a contact as a new incident queued on `desks`, atomically, or returns the incident
+    /// this contact id created before.
+    pub async fn submit(&self, contact: &Contact, decision: &IncidentBody) -> Result<Submitted> {
+        let json = serde_json::to_string(decision).map_err(|e| Error::Internal(e.to_string()))?;
+        let grade = decision.triage.grade;
+        let target = self.config.queue_wait_targets[grade.index()];
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .submit
+            .key(self.key(&format!("idem:{}", contact.contact_id)))
+            .key(self.key("seq"))
+            .key(self.key("deadlines"))
+            .arg(&self.prefix)
+            .arg(&self.config.reference_prefix)
+            .arg(self.config.idempotency_ttl.as_secs().max(1))
+            .arg(json)
+            .arg(grade.number())
+            .arg(decision.triage.agency.as_str())
+            .arg(&decision.triage.incident_type)
+            .arg(&contact.contact_id)
+            .arg(decision.route.desks.join(","))
+            .arg(target.as_millis() as u64)
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .arg(contact.channel.as_str())
+            .invoke_async(&mut c)
+            .await?;
+        let mut parts = array(reply)?.into_iter();
+        let replayed = int(parts.next())? == 1;
+        let incident = parse_incident(hash(parts.next())?)?;
+        Ok(Submitted { incident, replayed })
+    }
+
+    /// The incident with this reference.
+    pub async fn incident(&self, reference: &str) -> Result<Incident> {
+        let mut c = self.conn.clone();
+        let fields: HashMap<String, String> = c.hgetall(self.key(&format!("inc:{reference}"))).await?;
+        if fields.is_empty() {
+            return Err(Error::NotFound(format!("incident {reference} does not exist")));
+        }
+        parse_incident(fields)
+    }
+
+    /// Leases the first incident of a desk's queue, if any.
+    pub async fn claim_next(&self, desk: &str, dispatcher: &str, lease: Duration) -> Result<Option<(Lease, Incident)>> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .claim_next
+            .key(self.key(&format!("q:{desk}")))
+            .key(self.key(&format!("qt:{desk}")))
+            .key(self.key("leases"))
+            .key(self.key("fence"))
+            .key(self.key("deadlines"))
+            .arg(&self.prefix)
+            .arg(desk)
+            .arg(dispatcher)
+            .arg(lease.as_millis() as u64)
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        let parts = array(reply)?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        let mut parts = parts.into_iter();
+        let token = int(parts.next())? as u64;
+        let expires_at_ms = int(parts.next())?;
+        let incident = parse_incident(hash(parts.next())?)?;
+        let lease = Lease {
+            reference: incident.reference.clone(),
+            desk: desk.to_owned(),
+            dispatcher: dispatcher.to_owned(),
+            token,
+            expires_at_ms,
+        };
+        Ok(Some((lease, incident)))
+    }
+
+    /// Finishes a desk task held under lease `token`.
+    pub async fn complete(&self, reference: &str, desk: &str, token: u64, outcome: &str) -> Result<Incident> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .complete
+            .key(self.key("leases"))
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(desk)
+            .arg(token)
+            .arg(outcome)
+            .arg(self.config.finished_ttl.as_secs().max(1))
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        parse_incident(hash(Some(reply))?)
+    }
+
+    /// Gives a desk task held under lease `token` back to its queue, at its original place.
+    pub async fn release(&self, reference: &str, desk: &str, token: u64, reason: &str) -> Result<()> {
+        let mut c = self.conn.clone();
+        let _: Value = self
+            .scripts
+            .release
+            .key(self.key("leases"))
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(desk)
+            .arg(token)
+            .arg(reason)
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// Returns expired leases to their queues; returns how many. Safe to run anywhere, any time.
+    pub async fn reap_expired_leases(&self, batch: u32) -> Result<u64> {
+        let mut c = self.conn.clone();
+        let n: u64 = self
+            .scripts
+            .reap
+            .key(self.key("leases"))
+            .arg(&self.prefix)
+            .arg(batch)
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(n)
+    }
+
+    /// A desk's queue in working order (at most `limit` entries) and its depth.
+    pub async fn list_queue(&self, desk: &str, limit: u32) -> Result<(Vec<QueueEntry>, u64)> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .list_queue
+            .key(self.key(&format!("q:{desk}")))
+            .arg(&self.prefix)
+            .arg(desk)
+            .arg(limit.max(1))
+            .invoke_async(&mut c)
+            .await?;
+        let mut parts = array(reply)?.into_iter();
+        let depth = int(parts.next())? as u64;
+        let now = int(parts.next())?;
+        let entries = parts
+            .map(|row| {
+                let f: Vec<String> = redis::from_redis_value(row)?;
+                let queued_at_ms: i64 = f.get(4).and_then(|s| s.parse().ok()).unwrap_or(0);
+                Ok(QueueEntry {
+                    reference: f[0].clone(),
+                    grade: f[1].parse::<u8>().ok().and_then(Grade::from_number).unwrap_or(Grade::Unspecified),
+                    incident_type: f[2].clone(),
+                    agency: f[3].parse().unwrap_or(Agency::Unspecified),
+                    queued_at_ms,
+                    wait_ms: (now - queued_at_ms).max(0),
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok((entries, depth))
+    }
+
+    /// Depth, oldest wait and open/closed of each desk, in one round trip.
+    pub async fn desk_stats(&self, desks: &[&str]) -> Result<Vec<DeskStats>> {
+        let mut pipe = redis::pipe();
+        pipe.cmd("TIME").hgetall(self.key("desks"));
+        for d in desks {
+            pipe.zcard(self.key(&format!("q:{d}")));
+            pipe.cmd("ZRANGE").arg(self.key(&format!("qt:{d}"))).arg(0).arg(0).arg("WITHSCORES");
+        }
+        let mut c = self.conn.clone();
+        let replies: Vec<Value> = pipe.query_async(&mut c).await?;
+        let mut it = replies.into_iter();
+        let time: Vec<i64> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+        let now = time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        let status: HashMap<String, String> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+        let mut out = Vec::with_capacity(desks.len());
+        for d in desks {
+            let depth: u64 = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+            let oldest: Vec<(String, f64)> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+            out.push(DeskStats {
+                desk: (*d).to_owned(),
+                open: status.get(*d).is_none_or(|s| s != "closed"),
+                depth,
+                oldest_wait_ms: oldest.first().map(|(_, t)| (now - *t as i64).max(0)).unwrap_or(0),
+            });
+        }
+        Ok(out)
+    }
+
+    /// Opens or closes a desk, with an event and an audit record.
+    pub async fn set_desk_status(&self, desk: &str, open: bool, who: &str, reason: &str) -> Result<()> {
+        let mut c = self.conn.clone();
+        let _: Value = self
+            .scripts
+            .set_desk_status
+            .key(self.key("desks"))
+            .arg(&self.prefix)
+            .arg(desk)
+            .arg(if open { "open" } else { "closed" })
+            .arg(who)
+            .arg(reason)
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(())
+    }
+
+    /// The raw key prefix of this centre, for tests and tools that inspect Redis.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+impl From<redis::ParsingError> for Error {
+    fn from(e: redis::ParsingError) -> Self {
+        unexpected(&e.to_string())
+    }
+}
+
+fn unexpected(what: &str) -> Error {
+    Error::Internal(format!("unexpected reply from redis: {what}"))
+}
+
+fn array(v: Value) -> Result<Vec<Value>> {
+    match v {
+        Value::Array(a) => Ok(a),
+        Value::Nil => Ok(Vec::new()),
+        other => Err(unexpected(&format!("{other:?}"))),
+    }
+}
+
+fn int(v: Option<Value>) -> Result<i64> {
+    Ok(redis::from_redis_value(v.ok_or_else(|| unexpected("missing integer"))?)?)
+}
+
+fn hash(v: Option<Value>) -> Result<HashMap<String, String>> {
+    Ok(redis::from_redis_value(v.ok_or_else(|| unexpected("missing hash"))?)?)
+}
+
+fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
+    let get = |k: &str| f.get(k).ok_or_else(|| unexpected(&format!("incident without {k}")));
+    let decision: IncidentBody =
+        serde_json::from_str(get("decision")?).map_err(|e| Error::Internal(format!("stored decision: {e}")))?;
+    let tasks = get("desks")?
+        .split(',')
+        .filter(|d| !d.is_empty())
+        .map(|d| {
+            let field = |name: &str| f.get(&format!("t:{d}:{name}")).cloned().unwrap_or_default();
+            DeskTask {
+                desk: d.to_owned(),
+                state: match field("state").as_str() {
+                    "queued" => IncidentState::Queued,
+                    "claimed" => IncidentState::Claimed,
+                    "completed" => IncidentState::Completed,
+                    _ => IncidentState::Unspecified,
+                },
+                dispatcher: field("by"),
+                lease_expires_at_ms: field("exp").parse().unwrap_or(0),
+                outcome: field("outcome"),
+            }
+        })
+        .collect();
+    Ok(Incident {
+        reference: get("ref")?.clone(),
+        triage: decision.triage,
+        route: decision.route,
+        channel: decision.channel,
+        location: decision.location,
+        caller: decision.caller,
+        contact_ids: get("contacts")?.split(',').map(str::to_owned).collect(),
+        tasks,
+        created_at_ms: get("created")?.parse().unwrap_or(0),
+        updated_at_ms: get("updated")?.parse().unwrap_or(0),
+    })
+}

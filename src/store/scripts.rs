@@ -1,0 +1,35 @@
+//! The Lua scripts, one per state change, each in its own file under `scripts/`, with the shared
+//! helpers of `prelude.lua` prepended. Loaded once; redis-rs runs them by SHA and reloads them
+//! if Redis has forgotten them (after a restart).
+
+use redis::Script;
+
+const PRELUDE: &str = include_str!("scripts/prelude.lua");
+
+fn script(body: &str) -> Script {
+    Script::new(&format!("{PRELUDE}\n{body}"))
+}
+
+pub struct Scripts {
+    pub submit: Script,
+    pub claim_next: Script,
+    pub complete: Script,
+    pub release: Script,
+    pub reap: Script,
+    pub list_queue: Script,
+    pub set_desk_status: Script,
+}
+
+impl Scripts {
+    pub fn new() -> Scripts {
+        Scripts {
+            submit: script(include_str!("scripts/submit.lua")),
+            claim_next: script(include_str!("scripts/claim_next.lua")),
+            complete: script(include_str!("scripts/complete.lua")),
+            release: script(include_str!("scripts/release.lua")),
+            reap: script(include_str!("scripts/reap.lua")),
+            list_queue: script(include_str!("scripts/list_queue.lua")),
+            set_desk_status: script(include_str!("scripts/set_desk_status.lua")),
+        }
+    }
+}

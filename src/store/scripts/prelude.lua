@@ -1,0 +1,81 @@
+-- Shared helpers, prepended to every bluelight script when it is loaded.
+--
+-- Key layout (P is the centre prefix "bl:{centre}:"; every key carries the centre's hash tag, so
+-- every key a script touches lives in one cluster slot):
+--   P.."idem:"..contact_id   string  reference of the incident a contact created or joined
+--   P.."inc:"..ref           hash    the incident; task fields "t:<desk>:<field>"
+--   P.."q:"..desk            zset    queue: score grade*1e13 + arrival sequence
+--   P.."qt:"..desk           zset    the same members by time queued (oldest wait)
+--   P.."leases"              zset    "ref|desk" by lease expiry (ms)
+--   P.."deadlines"           zset    "ref|desk" by escalation deadline (ms)
+--   P.."ev:"..desk           stream  desk events, capped
+--   P.."audit"               stream  every state change, capped
+--   P.."seq", P.."fence"     counters: arrival order, lease fencing tokens
+--   P.."day:"..yyyymmdd      counter: incident numbers of the day, expires
+--   P.."desks"               hash    desk -> "open" | "closed"
+
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Days since the epoch to a civil date (Howard Hinnant's algorithm), as YYYYMMDD.
+local function yyyymmdd(ms)
+  local z = math.floor(ms / 86400000) + 719468
+  local era = math.floor(z / 146097)
+  local doe = z - era * 146097
+  local yoe = math.floor((doe - math.floor(doe / 1460) + math.floor(doe / 36524) - math.floor(doe / 146096)) / 365)
+  local y = yoe + era * 400
+  local doy = doe - (365 * yoe + math.floor(yoe / 4) - math.floor(yoe / 100))
+  local mp = math.floor((5 * doy + 2) / 153)
+  local d = doy - math.floor((153 * mp + 2) / 5) + 1
+  local m = mp < 10 and mp + 3 or mp - 9
+  if m <= 2 then y = y + 1 end
+  return string.format('%04d%02d%02d', y, m, d)
+end
+
+local function fail(code, message)
+  return redis.error_reply(code .. ' ' .. message)
+end
+
+local function event(P, desk, maxlen, kind, ref, ...)
+  redis.call('XADD', P .. 'ev:' .. desk, 'MAXLEN', '~', maxlen, '*', 'kind', kind, 'ref', ref, ...)
+end
+
+local function audit(P, maxlen, action, ref, who, why, ...)
+  redis.call('XADD', P .. 'audit', 'MAXLEN', '~', maxlen, '*',
+    'action', action, 'ref', ref, 'who', who, 'why', why, ...)
+end
+
+local function fmt_int(n)
+  return string.format('%d', n)
+end
+
+-- Puts a desk task back in its queue at its original place.
+local function requeue(P, ref, desk, now)
+  local inc = P .. 'inc:' .. ref
+  local f = redis.call('HMGET', inc, 't:' .. desk .. ':score', 't:' .. desk .. ':queued', 't:' .. desk .. ':deadline')
+  redis.call('ZADD', P .. 'q:' .. desk, f[1], ref)
+  redis.call('ZADD', P .. 'qt:' .. desk, f[2], ref)
+  redis.call('ZADD', P .. 'deadlines', f[3], ref .. '|' .. desk)
+  redis.call('ZREM', P .. 'leases', ref .. '|' .. desk)
+  redis.call('HSET', inc, 't:' .. desk .. ':state', 'queued', 'updated', now)
+  redis.call('HDEL', inc, 't:' .. desk .. ':token', 't:' .. desk .. ':by', 't:' .. desk .. ':exp')
+end
+
+-- Checks that `token` is the current lease on a desk task; returns the incident key or an error.
+local function check_lease(P, ref, desk, token)
+  local inc = P .. 'inc:' .. ref
+  if redis.call('EXISTS', inc) == 0 then
+    return nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' does not exist')
+  end
+  local f = redis.call('HMGET', inc, 't:' .. desk .. ':state', 't:' .. desk .. ':token')
+  if not f[1] then
+    return nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' has no task on desk ' .. desk)
+  end
+  if f[1] ~= 'claimed' or f[2] ~= token then
+    return nil, fail('BL_STALE', 'lease token ' .. token .. ' on ' .. ref .. ' at ' .. desk ..
+      ' is not current (task is ' .. f[1] .. '); claim it again')
+  end
+  return inc, nil
+end

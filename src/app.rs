@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{Contact, DeskStats, Incident, IncidentBody, Lease, QueueEntry, Route, Triage, Violations};
+use crate::domain::{
+    Contact, DeskStats, Incident, IncidentBody, Lease, QueueEntry, Route, Triage, Violations,
+};
 use crate::error::{Error, Result};
 use crate::routing::{Load, Table};
 use crate::store::{Store, Submitted};
@@ -116,7 +118,10 @@ impl App {
 
     pub async fn incident(&self, reference: &str) -> Result<Incident> {
         check_reference(reference)?;
-        self.store.incident(reference).await.inspect_err(telemetry::redis_error)
+        self.store
+            .incident(reference)
+            .await
+            .inspect_err(telemetry::redis_error)
     }
 
     /// Leases the next incident on a desk; `None` when its queue is empty.
@@ -144,19 +149,34 @@ impl App {
         r.inspect_err(telemetry::redis_error)
     }
 
-    pub async fn complete(&self, reference: &str, desk: &str, token: u64, outcome_text: &str) -> Result<Incident> {
+    pub async fn complete(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        outcome_text: &str,
+    ) -> Result<Incident> {
         check_reference(reference)?;
         self.check_desk(desk)?;
         check_token(token)?;
         if outcome_text.len() > 1024 {
             return Err(Violations::one("outcome", "is longer than 1024 bytes").into());
         }
-        let r = self.store.complete(reference, desk, token, outcome_text).await;
+        let r = self
+            .store
+            .complete(reference, desk, token, outcome_text)
+            .await;
         telemetry::dispatch_action("complete", outcome(&r));
         r.inspect_err(telemetry::redis_error)
     }
 
-    pub async fn release(&self, reference: &str, desk: &str, token: u64, reason: &str) -> Result<()> {
+    pub async fn release(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        reason: &str,
+    ) -> Result<()> {
         check_reference(reference)?;
         self.check_desk(desk)?;
         check_token(token)?;
@@ -171,19 +191,27 @@ impl App {
     pub async fn list_queue(&self, desk: &str, limit: u32) -> Result<(Vec<QueueEntry>, u64)> {
         self.check_desk(desk)?;
         let limit = if limit == 0 { 100 } else { limit.min(1000) };
-        self.store.list_queue(desk, limit).await.inspect_err(telemetry::redis_error)
+        self.store
+            .list_queue(desk, limit)
+            .await
+            .inspect_err(telemetry::redis_error)
     }
 
     /// Depth, oldest wait and status of every configured desk.
     pub async fn desk_stats(&self) -> Result<Vec<DeskStats>> {
         let table = self.table.load();
         let ids: Vec<&str> = table.desks().iter().map(|d| d.id.as_str()).collect();
-        self.store.desk_stats(&ids).await.inspect_err(telemetry::redis_error)
+        self.store
+            .desk_stats(&ids)
+            .await
+            .inspect_err(telemetry::redis_error)
     }
 
     pub async fn set_desk_status(&self, desk: &str, open: bool, reason: &str) -> Result<()> {
         self.check_desk(desk)?;
-        self.store.set_desk_status(desk, open, "operations", reason).await?;
+        self.store
+            .set_desk_status(desk, open, "operations", reason)
+            .await?;
         self.refresh_load().await
     }
 
@@ -214,7 +242,8 @@ impl App {
         for d in table.desks() {
             let s = stats.iter().find(|s| s.desk == d.id);
             load.closed.push(s.is_some_and(|s| !s.open));
-            load.depth.push(s.map_or(0, |s| s.depth.min(u64::from(u32::MAX)) as u32));
+            load.depth
+                .push(s.map_or(0, |s| s.depth.min(u64::from(u32::MAX)) as u32));
             load.oldest_wait_ms.push(s.map_or(0, |s| s.oldest_wait_ms));
         }
         for s in &stats {
@@ -276,15 +305,26 @@ fn outcome<T>(r: &Result<T>) -> &'static str {
 }
 
 fn check_reference(reference: &str) -> Result<()> {
-    if reference.is_empty() || reference.len() > 64 || !reference.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
-        return Err(Violations::one("reference", "must be an incident reference such as ESX-20261122-42").into());
+    if reference.is_empty()
+        || reference.len() > 64
+        || !reference
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    {
+        return Err(Violations::one(
+            "reference",
+            "must be an incident reference such as ESX-20261122-42",
+        )
+        .into());
     }
     Ok(())
 }
 
 fn check_dispatcher(dispatcher: &str) -> Result<()> {
     if dispatcher.is_empty() || dispatcher.len() > 64 || dispatcher.contains(['|', ',']) {
-        return Err(Violations::one("dispatcher", "is required: 1-64 characters, no '|' or ','").into());
+        return Err(
+            Violations::one("dispatcher", "is required: 1-64 characters, no '|' or ','").into(),
+        );
     }
     Ok(())
 }

@@ -12,13 +12,19 @@ use serde_json::{Value, json};
 
 use crate::api::contact_to_proto;
 use crate::config::{ServeArgs, Settings};
-use crate::domain::{Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory, Triage};
+use crate::domain::{
+    Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory, Triage,
+};
 use crate::proto as p;
 use crate::routing::Table;
 use crate::triage::Engine;
 
 #[derive(Parser, Debug)]
-#[command(name = "bluelight", version, about = "Triage, routing and dispatch queues for a joint police and fire contact centre")]
+#[command(
+    name = "bluelight",
+    version,
+    about = "Triage, routing and dispatch queues for a joint police and fire contact centre"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -27,7 +33,11 @@ pub struct Cli {
 #[derive(clap::Args, Debug, Clone)]
 pub struct ServerArg {
     /// The bluelight server
-    #[arg(long, env = "BLUELIGHT_SERVER", default_value = "http://127.0.0.1:50051")]
+    #[arg(
+        long,
+        env = "BLUELIGHT_SERVER",
+        default_value = "http://127.0.0.1:50051"
+    )]
     pub server: String,
     /// Print JSON instead of text
     #[arg(long)]
@@ -228,12 +238,25 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Rules {
             action: CheckAction::Check { file },
         } => Engine::load(&file)
-            .map(|e| println!("{}: ok, {} incident type rules", file.display(), e.type_count()))
+            .map(|e| {
+                println!(
+                    "{}: ok, {} incident type rules",
+                    file.display(),
+                    e.type_count()
+                )
+            })
             .map_err(|e| e.to_string()),
         Command::Desks {
             action: CheckAction::Check { file },
         } => Table::load(&file)
-            .map(|t| println!("{}: ok, {} desks, {} areas", file.display(), t.desks().len(), t.areas().len()))
+            .map(|t| {
+                println!(
+                    "{}: ok, {} desks, {} areas",
+                    file.display(),
+                    t.desks().len(),
+                    t.areas().len()
+                )
+            })
             .map_err(|e| e.to_string()),
         Command::Serve(args) => serve(args),
         client => runtime().and_then(|rt| rt.block_on(run_client(client))),
@@ -260,7 +283,9 @@ fn serve(args: ServeArgs) -> Result<(), String> {
     runtime()?.block_on(async move {
         let (reload_tx, reload_rx) = tokio::sync::mpsc::channel(1);
         tokio::spawn(async move {
-            let Ok(mut hup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) else {
+            let Ok(mut hup) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+            else {
                 return;
             };
             while hup.recv().await.is_some() {
@@ -324,7 +349,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .into_inner();
             let i = r.incident.unwrap_or_default();
             if server.json {
-                println!("{}", json!({"incident": incident_json(&i), "replayed": r.replayed, "public_message": r.public_message}));
+                println!(
+                    "{}",
+                    json!({"incident": incident_json(&i), "replayed": r.replayed, "public_message": r.public_message})
+                );
             } else {
                 print_incident(&i);
                 if r.replayed {
@@ -354,7 +382,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .into_inner();
             match (r.lease, r.incident) {
                 (Some(l), Some(i)) if server.json => {
-                    println!("{}", json!({"lease": lease_json(&l), "incident": incident_json(&i)}))
+                    println!(
+                        "{}",
+                        json!({"lease": lease_json(&l), "incident": incident_json(&i)})
+                    )
                 }
                 (Some(l), Some(i)) => {
                     print_incident(&i);
@@ -410,10 +441,17 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             .map_err(status_text)?;
             println!("{reference} is back in the queue of {desk}");
         }
-        Command::Queue { server, desk, limit } => {
+        Command::Queue {
+            server,
+            desk,
+            limit,
+        } => {
             let mut c = DispatchClient::new(channel(&server.server).await?);
             let r = c
-                .list_queue(p::ListQueueRequest { desk: desk.clone(), limit })
+                .list_queue(p::ListQueueRequest {
+                    desk: desk.clone(),
+                    limit,
+                })
                 .await
                 .map_err(status_text)?
                 .into_inner();
@@ -424,7 +462,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                     .map(|e| json!({"reference": e.reference, "grade": e.grade, "incident_type": e.incident_type,
                         "agency": agency_name(e.agency), "queued_at_ms": e.queued_at_ms, "wait_ms": e.wait_ms}))
                     .collect();
-                println!("{}", json!({"desk": desk, "depth": r.depth, "entries": entries}));
+                println!(
+                    "{}",
+                    json!({"desk": desk, "depth": r.depth, "entries": entries})
+                );
             } else {
                 println!("{desk}: {} waiting", r.depth);
                 for e in r.entries {
@@ -467,7 +508,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             })
             .await
             .map_err(status_text)?;
-            println!("desk {desk} is {}", if action == "open" { "open" } else { "closed" });
+            println!(
+                "desk {desk} is {}",
+                if action == "open" { "open" } else { "closed" }
+            );
         }
         Command::Stats { server } => {
             let mut c = OperationsClient::new(channel(&server.server).await?);
@@ -478,7 +522,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .into_inner();
             for d in r.desks {
                 if server.json {
-                    println!("{}", json!({"desk": d.desk, "open": d.open, "depth": d.depth, "oldest_wait_ms": d.oldest_wait_ms}));
+                    println!(
+                        "{}",
+                        json!({"desk": d.desk, "open": d.open, "depth": d.depth, "oldest_wait_ms": d.oldest_wait_ms})
+                    );
                 } else {
                     println!(
                         "{:<16} {:<6} {:>5} waiting, oldest {}s",
@@ -497,9 +544,15 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .await
                 .map_err(status_text)?
                 .into_inner();
-            println!("reloaded: {} incident type rules, {} desks", r.incident_types, r.desks);
+            println!(
+                "reloaded: {} incident type rules, {} desks",
+                r.incident_types, r.desks
+            );
         }
-        Command::Serve(_) | Command::Triage { .. } | Command::Rules { .. } | Command::Desks { .. } => {
+        Command::Serve(_)
+        | Command::Triage { .. }
+        | Command::Rules { .. }
+        | Command::Desks { .. } => {
             unreachable!("handled in run")
         }
     }
@@ -510,7 +563,8 @@ async fn run_client(cmd: Command) -> Result<(), String> {
 fn submit_contact(a: SubmitArgs) -> Result<Contact, String> {
     let mut contact = match &a.file {
         Some(path) => {
-            let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             serde_json::from_str::<ContactLine>(&text)
                 .map_err(|e| format!("{}: {e}", path.display()))?
                 .into_contact()
@@ -518,22 +572,27 @@ fn submit_contact(a: SubmitArgs) -> Result<Contact, String> {
         None => {
             let mut answers = serde_json::Map::new();
             for kv in &a.answer {
-                let (k, v) = kv
-                    .split_once('=')
-                    .ok_or_else(|| format!("--answer {kv:?}: write FIELD=VALUE, for example fire=FLAMES"))?;
+                let (k, v) = kv.split_once('=').ok_or_else(|| {
+                    format!("--answer {kv:?}: write FIELD=VALUE, for example fire=FLAMES")
+                })?;
                 let value = match k {
                     "vulnerability" | "hazards" => {
                         let list = answers.entry(k.to_owned()).or_insert_with(|| json!([]));
-                        list.as_array_mut().expect("lists stay lists").push(json!(v));
+                        list.as_array_mut()
+                            .expect("lists stay lists")
+                            .push(json!(v));
                         continue;
                     }
-                    "casualties" => json!(v.parse::<u32>().map_err(|_| format!("--answer {kv:?}: casualties is a number"))?),
+                    "casualties" => json!(
+                        v.parse::<u32>()
+                            .map_err(|_| format!("--answer {kv:?}: casualties is a number"))?
+                    ),
                     _ => json!(v),
                 };
                 answers.insert(k.to_owned(), value);
             }
-            let answers: Answers =
-                serde_json::from_value(Value::Object(answers)).map_err(|e| format!("--answer: {e}"))?;
+            let answers: Answers = serde_json::from_value(Value::Object(answers))
+                .map_err(|e| format!("--answer: {e}"))?;
             Contact {
                 contact_id: String::new(),
                 channel: a.channel,
@@ -698,6 +757,9 @@ fn print_incident(i: &p::Incident) {
     }
     for task in &i.tasks {
         let state = crate::domain::IncidentState::from_code(task.state).map_or("?", |s| s.as_str());
-        println!("  {}: {state} {} {}", task.desk, task.dispatcher, task.outcome);
+        println!(
+            "  {}: {state} {} {}",
+            task.desk, task.dispatcher, task.outcome
+        );
     }
 }

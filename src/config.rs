@@ -110,7 +110,8 @@ impl Settings {
             None => FileConfig::default(),
         };
         let d = Settings::default();
-        let secs = |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
+        let secs =
+            |v: Option<u64>, default: Duration| v.map(Duration::from_secs).unwrap_or(default);
         let mut store = d.store.clone();
         store.centre = args.centre.or(file.centre).unwrap_or(store.centre);
         if let Some(p) = file.reference_prefix {
@@ -125,7 +126,10 @@ impl Settings {
         store.audit_cap = file.audit_stream_cap.unwrap_or(store.audit_cap);
         let s = Settings {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
-            metrics_listen: args.metrics_listen.or(file.metrics_listen).unwrap_or(d.metrics_listen),
+            metrics_listen: args
+                .metrics_listen
+                .or(file.metrics_listen)
+                .unwrap_or(d.metrics_listen),
             redis_url: args.redis_url.or(file.redis_url),
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             rules: args.rules.or(file.rules),
@@ -143,22 +147,36 @@ impl Settings {
     /// Rejects settings that cannot work, saying what to change.
     pub fn check(&self) -> Result<()> {
         let c = &self.store.centre;
-        if c.is_empty() || c.len() > 32 || !c.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-') {
+        if c.is_empty()
+            || c.len() > 32
+            || !c
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        {
             return Err(Error::Config(format!(
                 "centre {c:?}: use 1-32 lower-case letters, digits or '-', for example essex"
             )));
         }
         let p = &self.store.reference_prefix;
-        if p.is_empty() || p.len() > 8 || !p.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit()) {
+        if p.is_empty()
+            || p.len() > 8
+            || !p
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
             return Err(Error::Config(format!(
                 "reference_prefix {p:?}: use 1-8 upper-case letters or digits, for example ESX"
             )));
         }
         if self.lease.is_zero() || self.lease > self.max_lease {
-            return Err(Error::Config("lease_seconds must be at least 1 and at most max_lease_seconds".into()));
+            return Err(Error::Config(
+                "lease_seconds must be at least 1 and at most max_lease_seconds".into(),
+            ));
         }
         if self.store.queue_wait_targets.iter().any(Duration::is_zero) {
-            return Err(Error::Config("queue_wait_seconds must all be at least 1".into()));
+            return Err(Error::Config(
+                "queue_wait_seconds must all be at least 1".into(),
+            ));
         }
         Ok(())
     }
@@ -167,7 +185,8 @@ impl Settings {
 fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
-    toml::from_str(&text).map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
+    toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("config file {}: {}", path.display(), e.message())))
 }
 
 #[cfg(test)]
@@ -179,7 +198,11 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("bl-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("bluelight.toml");
-        std::fs::write(&file, "centre = \"kent\"\nlisten = \"127.0.0.1:1\"\nlease_seconds = 30\n").unwrap();
+        std::fs::write(
+            &file,
+            "centre = \"kent\"\nlisten = \"127.0.0.1:1\"\nlease_seconds = 30\n",
+        )
+        .unwrap();
         let s = Settings::resolve(ServeArgs {
             config: Some(file),
             listen: Some("127.0.0.1:2".parse().unwrap()),

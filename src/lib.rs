@@ -32,5 +32,6 @@ pub mod proto {
     tonic::include_proto!("bluelight.v1");
 
     /// The file descriptor set, for server reflection.
-    pub const FILE_DESCRIPTOR_SET: &[u8] = tonic::include_file_descriptor_set!("bluelight_descriptor");
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("bluelight_descriptor");
 }

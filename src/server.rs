@@ -30,8 +30,12 @@ pub async fn serve(
 ) -> Result<()> {
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<IntakeServer<IntakeService>>().await;
-    health.set_serving::<DispatchServer<DispatchService>>().await;
-    health.set_serving::<OperationsServer<OperationsService>>().await;
+    health
+        .set_serving::<DispatchServer<DispatchService>>()
+        .await;
+    health
+        .set_serving::<OperationsServer<OperationsService>>()
+        .await;
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -54,10 +58,19 @@ pub async fn serve(
         r = &mut server => return r.map_err(|e| Error::Internal(format!("grpc server: {e}"))),
         _ = shutdown => {}
     }
-    tracing::info!(drain_s = drain.as_secs(), "shutting down: not serving, draining");
-    health.set_not_serving::<IntakeServer<IntakeService>>().await;
-    health.set_not_serving::<DispatchServer<DispatchService>>().await;
-    health.set_not_serving::<OperationsServer<OperationsService>>().await;
+    tracing::info!(
+        drain_s = drain.as_secs(),
+        "shutting down: not serving, draining"
+    );
+    health
+        .set_not_serving::<IntakeServer<IntakeService>>()
+        .await;
+    health
+        .set_not_serving::<DispatchServer<DispatchService>>()
+        .await;
+    health
+        .set_not_serving::<OperationsServer<OperationsService>>()
+        .await;
     let _ = stop_tx.send(());
     match tokio::time::timeout(drain, server).await {
         Ok(r) => r.map_err(|e| Error::Internal(format!("grpc server: {e}"))),

@@ -5,7 +5,13 @@ use crate::domain::{self as d, Violations};
 use crate::proto as p;
 
 /// Decodes an API enum number, noting a violation (and using the default) when it is unknown.
-fn decode<T: Default>(v: &mut Violations, field: &str, code: i32, from: fn(i32) -> Option<T>, names: &[&str]) -> T {
+fn decode<T: Default>(
+    v: &mut Violations,
+    field: &str,
+    code: i32,
+    from: fn(i32) -> Option<T>,
+    names: &[&str],
+) -> T {
     from(code).unwrap_or_else(|| {
         v.add(
             field,
@@ -15,8 +21,17 @@ fn decode<T: Default>(v: &mut Violations, field: &str, code: i32, from: fn(i32) 
     })
 }
 
-fn decode_list<T: Default>(v: &mut Violations, field: &str, codes: &[i32], from: fn(i32) -> Option<T>, names: &[&str]) -> Vec<T> {
-    codes.iter().map(|c| decode(v, field, *c, from, names)).collect()
+fn decode_list<T: Default>(
+    v: &mut Violations,
+    field: &str,
+    codes: &[i32],
+    from: fn(i32) -> Option<T>,
+    names: &[&str],
+) -> Vec<T> {
+    codes
+        .iter()
+        .map(|c| decode(v, field, *c, from, names))
+        .collect()
 }
 
 /// A contact from the API, validated. `require_id` is false for previews.
@@ -28,14 +43,62 @@ pub fn contact(c: Option<p::Contact>, require_id: bool) -> Result<d::Contact, Vi
     let a = c.answers.unwrap_or_default();
     let f = |name: &str| format!("contact.answers.{name}");
     let answers = d::Answers {
-        happening: decode(&mut v, &f("happening"), a.happening, d::Happening::from_code, d::Happening::NAMES),
-        injuries: decode(&mut v, &f("injuries"), a.injuries, d::Injuries::from_code, d::Injuries::NAMES),
-        fire: decode(&mut v, &f("fire"), a.fire, d::FireSeen::from_code, d::FireSeen::NAMES),
-        trapped: decode(&mut v, &f("trapped"), a.trapped, d::Trapped::from_code, d::Trapped::NAMES),
-        weapons: decode(&mut v, &f("weapons"), a.weapons, d::Weapons::from_code, d::Weapons::NAMES),
-        suspect: decode(&mut v, &f("suspect"), a.suspect, d::Suspect::from_code, d::Suspect::NAMES),
-        deliberate: decode(&mut v, &f("deliberate"), a.deliberate, d::Deliberate::from_code, d::Deliberate::NAMES),
-        self_harm: decode(&mut v, &f("self_harm"), a.self_harm, d::SelfHarm::from_code, d::SelfHarm::NAMES),
+        happening: decode(
+            &mut v,
+            &f("happening"),
+            a.happening,
+            d::Happening::from_code,
+            d::Happening::NAMES,
+        ),
+        injuries: decode(
+            &mut v,
+            &f("injuries"),
+            a.injuries,
+            d::Injuries::from_code,
+            d::Injuries::NAMES,
+        ),
+        fire: decode(
+            &mut v,
+            &f("fire"),
+            a.fire,
+            d::FireSeen::from_code,
+            d::FireSeen::NAMES,
+        ),
+        trapped: decode(
+            &mut v,
+            &f("trapped"),
+            a.trapped,
+            d::Trapped::from_code,
+            d::Trapped::NAMES,
+        ),
+        weapons: decode(
+            &mut v,
+            &f("weapons"),
+            a.weapons,
+            d::Weapons::from_code,
+            d::Weapons::NAMES,
+        ),
+        suspect: decode(
+            &mut v,
+            &f("suspect"),
+            a.suspect,
+            d::Suspect::from_code,
+            d::Suspect::NAMES,
+        ),
+        deliberate: decode(
+            &mut v,
+            &f("deliberate"),
+            a.deliberate,
+            d::Deliberate::from_code,
+            d::Deliberate::NAMES,
+        ),
+        self_harm: decode(
+            &mut v,
+            &f("self_harm"),
+            a.self_harm,
+            d::SelfHarm::from_code,
+            d::SelfHarm::NAMES,
+        ),
         vulnerability: decode_list(
             &mut v,
             &f("vulnerability"),
@@ -43,12 +106,42 @@ pub fn contact(c: Option<p::Contact>, require_id: bool) -> Result<d::Contact, Vi
             d::Vulnerability::from_code,
             d::Vulnerability::NAMES,
         ),
-        access: decode(&mut v, &f("access"), a.access, d::Access::from_code, d::Access::NAMES),
-        hazards: decode_list(&mut v, &f("hazards"), &a.hazards, d::Hazard::from_code, d::Hazard::NAMES),
+        access: decode(
+            &mut v,
+            &f("access"),
+            a.access,
+            d::Access::from_code,
+            d::Access::NAMES,
+        ),
+        hazards: decode_list(
+            &mut v,
+            &f("hazards"),
+            &a.hazards,
+            d::Hazard::from_code,
+            d::Hazard::NAMES,
+        ),
         casualties: a.casualties,
-        road: decode(&mut v, &f("road"), a.road, d::Road::from_code, d::Road::NAMES),
-        building: decode(&mut v, &f("building"), a.building, d::Building::from_code, d::Building::NAMES),
-        alarm: decode(&mut v, &f("alarm"), a.alarm, d::Alarm::from_code, d::Alarm::NAMES),
+        road: decode(
+            &mut v,
+            &f("road"),
+            a.road,
+            d::Road::from_code,
+            d::Road::NAMES,
+        ),
+        building: decode(
+            &mut v,
+            &f("building"),
+            a.building,
+            d::Building::from_code,
+            d::Building::NAMES,
+        ),
+        alarm: decode(
+            &mut v,
+            &f("alarm"),
+            a.alarm,
+            d::Alarm::from_code,
+            d::Alarm::NAMES,
+        ),
         other_agency_request: decode(
             &mut v,
             &f("other_agency_request"),
@@ -64,14 +157,32 @@ pub fn contact(c: Option<p::Contact>, require_id: bool) -> Result<d::Contact, Vi
         lat: l.lat,
         lon: l.lon,
         accuracy_m: l.accuracy_m,
-        source: decode(&mut v, "contact.location.source", l.source, d::LocationSource::from_code, d::LocationSource::NAMES),
+        source: decode(
+            &mut v,
+            "contact.location.source",
+            l.source,
+            d::LocationSource::from_code,
+            d::LocationSource::NAMES,
+        ),
     };
     let caller = c.caller.unwrap_or_default();
     let contact = d::Contact {
         contact_id: c.contact_id,
-        channel: decode(&mut v, "contact.channel", c.channel, d::Channel::from_code, d::Channel::NAMES),
+        channel: decode(
+            &mut v,
+            "contact.channel",
+            c.channel,
+            d::Channel::from_code,
+            d::Channel::NAMES,
+        ),
         narrative: c.narrative,
-        category: decode(&mut v, "contact.category", c.category, d::OnlineCategory::from_code, d::OnlineCategory::NAMES),
+        category: decode(
+            &mut v,
+            "contact.category",
+            c.category,
+            d::OnlineCategory::from_code,
+            d::OnlineCategory::NAMES,
+        ),
         answers,
         location,
         caller: d::Caller {
@@ -224,40 +335,129 @@ mod tests {
     fn domain_and_api_enums_agree_name_for_name() {
         fn same(domain: &[&str], api: impl Fn(i32) -> Option<&'static str>, prefix: &str) {
             for (i, name) in domain.iter().enumerate() {
-                let api_name = api(i as i32).unwrap_or_else(|| panic!("{prefix}{name} missing in the API"));
+                let api_name =
+                    api(i as i32).unwrap_or_else(|| panic!("{prefix}{name} missing in the API"));
                 let stripped = api_name.strip_prefix(prefix).unwrap();
                 assert!(
                     stripped.eq_ignore_ascii_case(name)
-                        || (stripped == "UNSPECIFIED" && matches!(*name, "UNSPECIFIED" | "unspecified")),
+                        || (stripped == "UNSPECIFIED"
+                            && matches!(*name, "UNSPECIFIED" | "unspecified")),
                     "{api_name} vs {name}"
                 );
             }
-            assert!(api(domain.len() as i32).is_none(), "{prefix}: the API has more values");
+            assert!(
+                api(domain.len() as i32).is_none(),
+                "{prefix}: the API has more values"
+            );
         }
-        same(d::Channel::NAMES, |i| p::Channel::try_from(i).ok().map(|e| e.as_str_name()), "CHANNEL_");
-        same(d::OnlineCategory::NAMES, |i| p::OnlineCategory::try_from(i).ok().map(|e| e.as_str_name()), "ONLINE_CATEGORY_");
-        same(d::Happening::NAMES, |i| p::Happening::try_from(i).ok().map(|e| e.as_str_name()), "HAPPENING_");
-        same(d::Injuries::NAMES, |i| p::Injuries::try_from(i).ok().map(|e| e.as_str_name()), "INJURIES_");
-        same(d::FireSeen::NAMES, |i| p::Fire::try_from(i).ok().map(|e| e.as_str_name()), "FIRE_");
-        same(d::Trapped::NAMES, |i| p::Trapped::try_from(i).ok().map(|e| e.as_str_name()), "TRAPPED_");
-        same(d::Weapons::NAMES, |i| p::Weapons::try_from(i).ok().map(|e| e.as_str_name()), "WEAPONS_");
-        same(d::Suspect::NAMES, |i| p::Suspect::try_from(i).ok().map(|e| e.as_str_name()), "SUSPECT_");
-        same(d::Deliberate::NAMES, |i| p::Deliberate::try_from(i).ok().map(|e| e.as_str_name()), "DELIBERATE_");
-        same(d::SelfHarm::NAMES, |i| p::SelfHarm::try_from(i).ok().map(|e| e.as_str_name()), "SELF_HARM_");
-        same(d::Vulnerability::NAMES, |i| p::Vulnerability::try_from(i).ok().map(|e| e.as_str_name()), "VULNERABILITY_");
-        same(d::Access::NAMES, |i| p::Access::try_from(i).ok().map(|e| e.as_str_name()), "ACCESS_");
-        same(d::Hazard::NAMES, |i| p::Hazard::try_from(i).ok().map(|e| e.as_str_name()), "HAZARD_");
-        same(d::Road::NAMES, |i| p::Road::try_from(i).ok().map(|e| e.as_str_name()), "ROAD_");
-        same(d::Building::NAMES, |i| p::Building::try_from(i).ok().map(|e| e.as_str_name()), "BUILDING_");
-        same(d::Alarm::NAMES, |i| p::Alarm::try_from(i).ok().map(|e| e.as_str_name()), "ALARM_");
+        same(
+            d::Channel::NAMES,
+            |i| p::Channel::try_from(i).ok().map(|e| e.as_str_name()),
+            "CHANNEL_",
+        );
+        same(
+            d::OnlineCategory::NAMES,
+            |i| p::OnlineCategory::try_from(i).ok().map(|e| e.as_str_name()),
+            "ONLINE_CATEGORY_",
+        );
+        same(
+            d::Happening::NAMES,
+            |i| p::Happening::try_from(i).ok().map(|e| e.as_str_name()),
+            "HAPPENING_",
+        );
+        same(
+            d::Injuries::NAMES,
+            |i| p::Injuries::try_from(i).ok().map(|e| e.as_str_name()),
+            "INJURIES_",
+        );
+        same(
+            d::FireSeen::NAMES,
+            |i| p::Fire::try_from(i).ok().map(|e| e.as_str_name()),
+            "FIRE_",
+        );
+        same(
+            d::Trapped::NAMES,
+            |i| p::Trapped::try_from(i).ok().map(|e| e.as_str_name()),
+            "TRAPPED_",
+        );
+        same(
+            d::Weapons::NAMES,
+            |i| p::Weapons::try_from(i).ok().map(|e| e.as_str_name()),
+            "WEAPONS_",
+        );
+        same(
+            d::Suspect::NAMES,
+            |i| p::Suspect::try_from(i).ok().map(|e| e.as_str_name()),
+            "SUSPECT_",
+        );
+        same(
+            d::Deliberate::NAMES,
+            |i| p::Deliberate::try_from(i).ok().map(|e| e.as_str_name()),
+            "DELIBERATE_",
+        );
+        same(
+            d::SelfHarm::NAMES,
+            |i| p::SelfHarm::try_from(i).ok().map(|e| e.as_str_name()),
+            "SELF_HARM_",
+        );
+        same(
+            d::Vulnerability::NAMES,
+            |i| p::Vulnerability::try_from(i).ok().map(|e| e.as_str_name()),
+            "VULNERABILITY_",
+        );
+        same(
+            d::Access::NAMES,
+            |i| p::Access::try_from(i).ok().map(|e| e.as_str_name()),
+            "ACCESS_",
+        );
+        same(
+            d::Hazard::NAMES,
+            |i| p::Hazard::try_from(i).ok().map(|e| e.as_str_name()),
+            "HAZARD_",
+        );
+        same(
+            d::Road::NAMES,
+            |i| p::Road::try_from(i).ok().map(|e| e.as_str_name()),
+            "ROAD_",
+        );
+        same(
+            d::Building::NAMES,
+            |i| p::Building::try_from(i).ok().map(|e| e.as_str_name()),
+            "BUILDING_",
+        );
+        same(
+            d::Alarm::NAMES,
+            |i| p::Alarm::try_from(i).ok().map(|e| e.as_str_name()),
+            "ALARM_",
+        );
         same(
             d::OtherAgencyRequest::NAMES,
-            |i| p::OtherAgencyRequest::try_from(i).ok().map(|e| e.as_str_name()),
+            |i| {
+                p::OtherAgencyRequest::try_from(i)
+                    .ok()
+                    .map(|e| e.as_str_name())
+            },
             "OTHER_AGENCY_REQUEST_",
         );
-        same(d::LocationSource::NAMES, |i| p::LocationSource::try_from(i).ok().map(|e| e.as_str_name()), "LOCATION_SOURCE_");
-        same(d::Agency::NAMES, |i| p::Agency::try_from(i).ok().map(|e| e.as_str_name()), "AGENCY_");
-        same(d::Referral::NAMES, |i| p::Referral::try_from(i).ok().map(|e| e.as_str_name()), "REFERRAL_");
-        same(d::IncidentState::NAMES, |i| p::IncidentState::try_from(i).ok().map(|e| e.as_str_name()), "INCIDENT_STATE_");
+        same(
+            d::LocationSource::NAMES,
+            |i| p::LocationSource::try_from(i).ok().map(|e| e.as_str_name()),
+            "LOCATION_SOURCE_",
+        );
+        same(
+            d::Agency::NAMES,
+            |i| p::Agency::try_from(i).ok().map(|e| e.as_str_name()),
+            "AGENCY_",
+        );
+        same(
+            d::Referral::NAMES,
+            |i| p::Referral::try_from(i).ok().map(|e| e.as_str_name()),
+            "REFERRAL_",
+        );
+        same(
+            d::IncidentState::NAMES,
+            |i| p::IncidentState::try_from(i).ok().map(|e| e.as_str_name()),
+            "INCIDENT_STATE_",
+        );
     }
 }

@@ -32,7 +32,8 @@ impl p::intake_server::Intake for IntakeService {
             .as_ref()
             .and_then(|c| crate::domain::Channel::from_code(c.channel))
             .unwrap_or_default();
-        let contact = convert::contact(raw, true).inspect_err(|_| telemetry::contact_received(channel, "rejected"))?;
+        let contact = convert::contact(raw, true)
+            .inspect_err(|_| telemetry::contact_received(channel, "rejected"))?;
         let submitted = self.0.submit(contact).await?;
         let i = &submitted.incident;
         tracing::Span::current().record("reference", i.reference.as_str());
@@ -76,9 +77,15 @@ pub struct DispatchService(pub Arc<App>);
 #[tonic::async_trait]
 impl p::dispatch_server::Dispatch for DispatchService {
     #[tracing::instrument(name = "ClaimNext", skip_all, fields(desk = %req.get_ref().desk, reference))]
-    async fn claim_next(&self, req: Request<p::ClaimNextRequest>) -> Result<Response<p::ClaimNextResponse>, Status> {
+    async fn claim_next(
+        &self,
+        req: Request<p::ClaimNextRequest>,
+    ) -> Result<Response<p::ClaimNextResponse>, Status> {
         let r = req.into_inner();
-        let claimed = self.0.claim_next(&r.desk, &r.dispatcher, r.lease_seconds).await?;
+        let claimed = self
+            .0
+            .claim_next(&r.desk, &r.dispatcher, r.lease_seconds)
+            .await?;
         Ok(Response::new(match claimed {
             None => p::ClaimNextResponse::default(),
             Some((lease, incident)) => {
@@ -92,23 +99,37 @@ impl p::dispatch_server::Dispatch for DispatchService {
     }
 
     #[tracing::instrument(name = "Complete", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
-    async fn complete(&self, req: Request<p::CompleteRequest>) -> Result<Response<p::CompleteResponse>, Status> {
+    async fn complete(
+        &self,
+        req: Request<p::CompleteRequest>,
+    ) -> Result<Response<p::CompleteResponse>, Status> {
         let r = req.into_inner();
-        let i = self.0.complete(&r.reference, &r.desk, r.token, &r.outcome).await?;
+        let i = self
+            .0
+            .complete(&r.reference, &r.desk, r.token, &r.outcome)
+            .await?;
         Ok(Response::new(p::CompleteResponse {
             incident: Some(convert::incident(&i)),
         }))
     }
 
     #[tracing::instrument(name = "Release", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
-    async fn release(&self, req: Request<p::ReleaseRequest>) -> Result<Response<p::ReleaseResponse>, Status> {
+    async fn release(
+        &self,
+        req: Request<p::ReleaseRequest>,
+    ) -> Result<Response<p::ReleaseResponse>, Status> {
         let r = req.into_inner();
-        self.0.release(&r.reference, &r.desk, r.token, &r.reason).await?;
+        self.0
+            .release(&r.reference, &r.desk, r.token, &r.reason)
+            .await?;
         Ok(Response::new(p::ReleaseResponse {}))
     }
 
     #[tracing::instrument(name = "ListQueue", skip_all, fields(desk = %req.get_ref().desk))]
-    async fn list_queue(&self, req: Request<p::ListQueueRequest>) -> Result<Response<p::ListQueueResponse>, Status> {
+    async fn list_queue(
+        &self,
+        req: Request<p::ListQueueRequest>,
+    ) -> Result<Response<p::ListQueueResponse>, Status> {
         let r = req.into_inner();
         let (entries, depth) = self.0.list_queue(&r.desk, r.limit).await?;
         Ok(Response::new(p::ListQueueResponse {

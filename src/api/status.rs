@@ -13,7 +13,11 @@ impl From<Error> for Status {
                 for f in &v.0 {
                     details.add_bad_request_violation(f.field.clone(), f.description.clone());
                 }
-                Status::with_error_details(Code::InvalidArgument, format!("invalid request: {v}"), details)
+                Status::with_error_details(
+                    Code::InvalidArgument,
+                    format!("invalid request: {v}"),
+                    details,
+                )
             }
             Error::NotFound(m) => Status::not_found(m),
             Error::StaleLease(m) => Status::failed_precondition(m),

@@ -226,29 +226,51 @@ impl Contact {
     pub fn validated(self, require_id: bool) -> Result<Contact, Violations> {
         let mut v = Violations::default();
         if require_id && self.contact_id.is_empty() {
-            v.add("contact.contact_id", "is required: the client's own id for this contact, reused on retry");
+            v.add(
+                "contact.contact_id",
+                "is required: the client's own id for this contact, reused on retry",
+            );
         }
         if self.contact_id.len() > MAX_CONTACT_ID_BYTES {
-            v.add("contact.contact_id", format!("is longer than {MAX_CONTACT_ID_BYTES} bytes"));
+            v.add(
+                "contact.contact_id",
+                format!("is longer than {MAX_CONTACT_ID_BYTES} bytes"),
+            );
         }
         if !self
             .contact_id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
         {
-            v.add("contact.contact_id", "may hold only letters, digits, '-', '_', '.' and ':'");
+            v.add(
+                "contact.contact_id",
+                "may hold only letters, digits, '-', '_', '.' and ':'",
+            );
         }
         if self.narrative.len() > MAX_NARRATIVE_BYTES {
             v.add(
                 "contact.narrative",
-                format!("is {} bytes; the limit is {MAX_NARRATIVE_BYTES}", self.narrative.len()),
+                format!(
+                    "is {} bytes; the limit is {MAX_NARRATIVE_BYTES}",
+                    self.narrative.len()
+                ),
             );
         }
         if self.narrative.trim().is_empty() && self.answers.is_empty() {
-            v.add("contact.narrative", "a narrative or at least one answer is required");
+            v.add(
+                "contact.narrative",
+                "a narrative or at least one answer is required",
+            );
         }
-        if self.answers.vulnerability.contains(&Vulnerability::Unspecified) {
-            v.add("contact.answers.vulnerability", "holds an unspecified value");
+        if self
+            .answers
+            .vulnerability
+            .contains(&Vulnerability::Unspecified)
+        {
+            v.add(
+                "contact.answers.vulnerability",
+                "holds an unspecified value",
+            );
         }
         if self.answers.hazards.contains(&Hazard::Unspecified) {
             v.add("contact.answers.hazards", "holds an unspecified value");
@@ -258,9 +280,10 @@ impl Contact {
             (Some(lat), _) if !(-90.0..=90.0).contains(&lat) => {
                 v.add("contact.location.lat", format!("{lat} is outside -90..90"))
             }
-            (_, Some(lon)) if !(-180.0..=180.0).contains(&lon) => {
-                v.add("contact.location.lon", format!("{lon} is outside -180..180"))
-            }
+            (_, Some(lon)) if !(-180.0..=180.0).contains(&lon) => v.add(
+                "contact.location.lon",
+                format!("{lon} is outside -180..180"),
+            ),
             (Some(_), None) => v.add("contact.location.lon", "is required with lat"),
             (None, Some(_)) => v.add("contact.location.lat", "is required with lon"),
             _ => {}
@@ -274,4 +297,3 @@ impl Contact {
         v.into_result(self)
     }
 }
-

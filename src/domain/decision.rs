@@ -68,7 +68,11 @@ impl Grade {
 
     /// The more urgent of two grades.
     pub fn most_urgent(self, other: Grade) -> Grade {
-        if other.number() < self.number() { other } else { self }
+        if other.number() < self.number() {
+            other
+        } else {
+            self
+        }
     }
 
     /// Index 0..4 for per-grade tables.

@@ -48,7 +48,11 @@ impl Incident {
     pub fn state(&self) -> IncidentState {
         if self.tasks.iter().any(|t| t.state == IncidentState::Queued) {
             IncidentState::Queued
-        } else if self.tasks.iter().all(|t| t.state == IncidentState::Completed) {
+        } else if self
+            .tasks
+            .iter()
+            .all(|t| t.state == IncidentState::Completed)
+        {
             IncidentState::Completed
         } else {
             IncidentState::Claimed

@@ -3,7 +3,17 @@
 use super::{Agency, Grade, Referral, Triage};
 
 const MONTHS: [&str; 12] = [
-    "January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November",
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
     "December",
 ];
 
@@ -13,8 +23,15 @@ pub fn spoken_reference(reference: &str) -> String {
     let (Some(n), Some(date)) = (parts.next(), parts.next()) else {
         return format!("incident {reference}");
     };
-    let month = date.get(4..6).and_then(|m| m.parse::<usize>().ok()).filter(|m| (1..=12).contains(m));
-    match (date.get(0..4), month, date.get(6..8).and_then(|d| d.parse::<u8>().ok())) {
+    let month = date
+        .get(4..6)
+        .and_then(|m| m.parse::<usize>().ok())
+        .filter(|m| (1..=12).contains(m));
+    match (
+        date.get(0..4),
+        month,
+        date.get(6..8).and_then(|d| d.parse::<u8>().ok()),
+    ) {
         (Some(y), Some(m), Some(d)) if date.len() == 8 => {
             format!("incident {n} of {d} {} {y}", MONTHS[m - 1])
         }
@@ -67,7 +84,10 @@ mod tests {
 
     #[test]
     fn references_are_read_as_number_of_date() {
-        assert_eq!(spoken_reference("ESX-20261122-42"), "incident 42 of 22 November 2026");
+        assert_eq!(
+            spoken_reference("ESX-20261122-42"),
+            "incident 42 of 22 November 2026"
+        );
         assert_eq!(spoken_reference("odd"), "incident odd");
     }
 }

@@ -62,8 +62,14 @@ pub enum Note {
     AreaDesk(Agency),
     Skill(DeskId),
     JointDesk,
-    Overflow { from: DeskId, to: DeskId, why: Unavailable },
-    Supervisor { from: DeskId },
+    Overflow {
+        from: DeskId,
+        to: DeskId,
+        why: Unavailable,
+    },
+    Supervisor {
+        from: DeskId,
+    },
 }
 
 /// A routing decision, by index; [`Table::explain`] turns it into names.
@@ -128,7 +134,10 @@ impl Table {
 
     /// The desk with this id, if configured.
     pub fn desk_id(&self, id: &str) -> Option<DeskId> {
-        self.desks.iter().position(|d| d.id == id).map(|i| DeskId(i as u16))
+        self.desks
+            .iter()
+            .position(|d| d.id == id)
+            .map(|i| DeskId(i as u16))
     }
 
     pub fn supervisor(&self) -> DeskId {
@@ -166,7 +175,11 @@ impl Table {
                 }
                 _ => {
                     push_note(&mut d, Note::AreaDesk(agency));
-                    let desk = if agency == Agency::Police { self.police_for[a] } else { self.fire_for[a] };
+                    let desk = if agency == Agency::Police {
+                        self.police_for[a]
+                    } else {
+                        self.fire_for[a]
+                    };
                     self.add(&mut d, desk, load);
                 }
             }
@@ -196,7 +209,14 @@ impl Table {
                 None => break at,
                 Some(why) => match self.desk(at).overflow {
                     Some(next) => {
-                        push_note(d, Note::Overflow { from: at, to: next, why });
+                        push_note(
+                            d,
+                            Note::Overflow {
+                                from: at,
+                                to: next,
+                                why,
+                            },
+                        );
                         at = next;
                     }
                     None => {
@@ -223,7 +243,9 @@ impl Table {
             Some(Unavailable::Closed)
         } else if desk.capacity > 0 && load.depth.get(i).copied().unwrap_or(0) >= desk.capacity {
             Some(Unavailable::AtCapacity)
-        } else if desk.max_wait_ms > 0 && load.oldest_wait_ms.get(i).copied().unwrap_or(0) >= desk.max_wait_ms {
+        } else if desk.max_wait_ms > 0
+            && load.oldest_wait_ms.get(i).copied().unwrap_or(0) >= desk.max_wait_ms
+        {
             Some(Unavailable::QueueTooOld)
         } else {
             None
@@ -242,9 +264,9 @@ impl Table {
         }
         if let (Some(lat), Some(lon)) = (loc.lat, loc.lon) {
             let accurate = loc.accuracy_m.is_none_or(|m| m <= self.max_accuracy_m);
-            let inside = self
-                .bounds
-                .is_none_or(|b| (b.south..=b.north).contains(&lat) && (b.west..=b.east).contains(&lon));
+            let inside = self.bounds.is_none_or(|b| {
+                (b.south..=b.north).contains(&lat) && (b.west..=b.east).contains(&lon)
+            });
             if accurate && inside {
                 let k = lat.to_radians().cos();
                 let nearest = self.areas.iter().enumerate().min_by(|(_, x), (_, y)| {
@@ -287,10 +309,17 @@ impl Table {
             .notes
             .iter()
             .map(|n| match *n {
-                Note::Area(AreaSource::Postcode) => format!("area {} from postcode district", area.id),
-                Note::Area(AreaSource::Coordinates) => format!("area {} from coordinates (nearest area centre)", area.id),
+                Note::Area(AreaSource::Postcode) => {
+                    format!("area {} from postcode district", area.id)
+                }
+                Note::Area(AreaSource::Coordinates) => {
+                    format!("area {} from coordinates (nearest area centre)", area.id)
+                }
                 Note::Area(AreaSource::Fallback) => {
-                    format!("area {} by default: location unknown, inaccurate or out of county", area.id)
+                    format!(
+                        "area {} by default: location unknown, inaccurate or out of county",
+                        area.id
+                    )
                 }
                 Note::Resolution => "grade 4 or referral: resolution desk".to_owned(),
                 Note::AreaDesk(a) => format!("{a} desk for area {}", area.id),
@@ -306,7 +335,10 @@ impl Table {
                     },
                     name(to)
                 ),
-                Note::Supervisor { from } => format!("desk {} unavailable with no overflow: supervisor", name(from)),
+                Note::Supervisor { from } => format!(
+                    "desk {} unavailable with no overflow: supervisor",
+                    name(from)
+                ),
             })
             .collect();
         Route {

@@ -142,14 +142,20 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
     for (i, a) in f.areas.iter().enumerate() {
         let id = AreaId(i as u16);
         if !valid_id(&a.id) {
-            problem(format!("area {:?}: ids are lower-case letters, digits, '-' and '_'", a.id));
+            problem(format!(
+                "area {:?}: ids are lower-case letters, digits, '-' and '_'",
+                a.id
+            ));
         }
         if area_index.insert(&a.id, id).is_some() {
             problem(format!("area {:?} is defined twice", a.id));
         }
         for pc in &a.postcodes {
             match outward_key(pc.as_bytes()) {
-                None => problem(format!("area {:?}: {pc:?} is not a postcode district such as CM1", a.id)),
+                None => problem(format!(
+                    "area {:?}: {pc:?} is not a postcode district such as CM1",
+                    a.id
+                )),
                 Some(k) => {
                     if let Some(other) = postcodes.insert(k, id) {
                         problem(format!(
@@ -169,15 +175,24 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
     if areas.is_empty() {
         problem("no [[area]] defined".into());
     }
-    let fallback = area_index.get(f.fallback_area.as_str()).copied().unwrap_or_else(|| {
-        problem(format!("fallback_area {:?} is not an area", f.fallback_area));
-        AreaId(0)
-    });
+    let fallback = area_index
+        .get(f.fallback_area.as_str())
+        .copied()
+        .unwrap_or_else(|| {
+            problem(format!(
+                "fallback_area {:?} is not an area",
+                f.fallback_area
+            ));
+            AreaId(0)
+        });
 
     let mut desk_index: HashMap<&str, DeskId> = HashMap::new();
     for (i, d) in f.desks.iter().enumerate() {
         if !valid_id(&d.id) {
-            problem(format!("desk {:?}: ids are lower-case letters, digits, '-' and '_'", d.id));
+            problem(format!(
+                "desk {:?}: ids are lower-case letters, digits, '-' and '_'",
+                d.id
+            ));
         }
         if desk_index.insert(&d.id, DeskId(i as u16)).is_some() {
             problem(format!("desk {:?} is defined twice", d.id));
@@ -235,14 +250,19 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
                 Agency::Police => &mut police_for,
                 Agency::Fire => &mut fire_for,
                 _ => {
-                    problem(format!("desk {:?}: only POLICE and FIRE desks cover areas", d.id));
+                    problem(format!(
+                        "desk {:?}: only POLICE and FIRE desks cover areas",
+                        d.id
+                    ));
                     break;
                 }
             };
             for t in targets {
                 // An explicit area beats "*"; two explicit claims are a mistake.
                 match slot[t] {
-                    Some(prev) if a != "*" && f.desks[prev.0 as usize].areas.iter().any(|x| x != "*") => {
+                    Some(prev)
+                        if a != "*" && f.desks[prev.0 as usize].areas.iter().any(|x| x != "*") =>
+                    {
                         problem(format!(
                             "area {:?} has two {} desks: {:?} and {:?}",
                             areas[t].id, agency, f.desks[prev.0 as usize].id, d.id
@@ -261,7 +281,10 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
         let overflow = d.overflow.as_ref().and_then(|o| {
             let target = desk_index.get(o.as_str()).copied();
             if target.is_none() {
-                problem(format!("desk {:?}: overflow desk {o:?} does not exist", d.id));
+                problem(format!(
+                    "desk {:?}: overflow desk {o:?} does not exist",
+                    d.id
+                ));
             }
             target
         });
@@ -316,7 +339,9 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
         };
         for c in codes {
             if type_skill.insert(c.clone(), desk).is_some() {
-                problem(format!("[skills] incident type {c} needs more than one skill"));
+                problem(format!(
+                    "[skills] incident type {c} needs more than one skill"
+                ));
             }
         }
     }
@@ -330,7 +355,10 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
         return Err(DesksError { problems });
     }
     Ok(Table {
-        police_for: police_for.into_iter().map(|d| d.expect("checked")).collect(),
+        police_for: police_for
+            .into_iter()
+            .map(|d| d.expect("checked"))
+            .collect(),
         fire_for: fire_for.into_iter().map(|d| d.expect("checked")).collect(),
         joint,
         resolution: resolution.expect("checked"),

@@ -34,7 +34,8 @@ macOS: `brew install redis`) or point bluelight at a running Redis with --redis-
 impl ManagedRedis {
     /// Starts `redis-server` with its data in `dir` on a free port and waits until it answers.
     pub async fn start(dir: &Path, supervise: Supervise) -> Result<ManagedRedis> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(dir)
+            .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
         let dir = dir
             .canonicalize()
             .map_err(|e| Error::Config(format!("cannot use {}: {e}", dir.display())))?;
@@ -44,10 +45,14 @@ impl ManagedRedis {
             match spawn(&dir, port).await {
                 Ok(child) => {
                     let child = Arc::new(Mutex::new(Some(child)));
-                    let watcher = (supervise == Supervise::Restart).then(|| {
-                        tokio::spawn(watch(dir.clone(), port, child.clone()))
+                    let watcher = (supervise == Supervise::Restart)
+                        .then(|| tokio::spawn(watch(dir.clone(), port, child.clone())));
+                    return Ok(ManagedRedis {
+                        port,
+                        dir,
+                        child,
+                        watcher,
                     });
-                    return Ok(ManagedRedis { port, dir, child, watcher });
                 }
                 Err(e @ Error::Config(_)) => return Err(e),
                 Err(e) => last = Some(e),
@@ -94,10 +99,12 @@ impl ManagedRedis {
         {
             let _: redis::RedisResult<()> = redis::cmd("SHUTDOWN").query_async(&mut c).await;
         }
-        if let Some(mut c) = self.child.lock().await.take() {
-            if tokio::time::timeout(Duration::from_secs(5), c.wait()).await.is_err() {
-                let _ = c.kill().await;
-            }
+        if let Some(mut c) = self.child.lock().await.take()
+            && tokio::time::timeout(Duration::from_secs(5), c.wait())
+                .await
+                .is_err()
+        {
+            let _ = c.kill().await;
         }
     }
 }
@@ -112,8 +119,11 @@ impl Drop for ManagedRedis {
 }
 
 fn free_port() -> Result<u16> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| Error::Internal(format!("no free port: {e}")))?;
-    Ok(l.local_addr().map_err(|e| Error::Internal(e.to_string()))?.port())
+    let l = std::net::TcpListener::bind("127.0.0.1:0")
+        .map_err(|e| Error::Internal(format!("no free port: {e}")))?;
+    Ok(l.local_addr()
+        .map_err(|e| Error::Internal(e.to_string()))?
+        .port())
 }
 
 async fn spawn(dir: &Path, port: u16) -> Result<Child> {
@@ -164,7 +174,9 @@ async fn spawn(dir: &Path, port: u16) -> Result<Child> {
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     let _ = child.kill().await;
-    Err(Error::Unavailable(format!("redis-server on port {port} did not answer within 5 s")))
+    Err(Error::Unavailable(format!(
+        "redis-server on port {port} did not answer within 5 s"
+    )))
 }
 
 /// Restarts the server whenever it exits, until the watcher is aborted.

@@ -14,7 +14,8 @@ use redis::{AsyncCommands, Value};
 pub use managed::{ManagedRedis, Supervise};
 
 use crate::domain::{
-    Agency, Contact, DeskStats, DeskTask, Grade, Incident, IncidentState, Lease, QueueEntry, IncidentBody,
+    Agency, Contact, DeskStats, DeskTask, Grade, Incident, IncidentBody, IncidentState, Lease,
+    QueueEntry,
 };
 use crate::error::{Error, Result};
 use scripts::Scripts;
@@ -103,7 +104,8 @@ impl From<redis::RedisError> for Error {
 impl Store {
     /// Connects to Redis. Fails with `Unavailable` if it cannot be reached.
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Store> {
-        let client = redis::Client::open(url).map_err(|e| Error::Config(format!("redis url {url:?}: {e}")))?;
+        let client = redis::Client::open(url)
+            .map_err(|e| Error::Config(format!("redis url {url:?}: {e}")))?;
         let manager = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(1000)))
             .set_response_timeout(Some(Duration::from_millis(2000)))
@@ -130,8 +132,11 @@ impl Store {
     /// when the server does not let us read it (some managed services).
     pub async fn maxmemory_policy(&self) -> Result<Option<String>> {
         let mut c = self.conn.clone();
-        let reply: redis::RedisResult<Vec<String>> =
-            redis::cmd("CONFIG").arg("GET").arg("maxmemory-policy").query_async(&mut c).await;
+        let reply: redis::RedisResult<Vec<String>> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg("maxmemory-policy")
+            .query_async(&mut c)
+            .await;
         match reply {
             Ok(v) => Ok(v.get(1).cloned()),
             Err(e) if e.is_io_error() || e.is_timeout() => Err(e.into()),
@@ -183,15 +188,23 @@ impl Store {
     /// The incident with this reference.
     pub async fn incident(&self, reference: &str) -> Result<Incident> {
         let mut c = self.conn.clone();
-        let fields: HashMap<String, String> = c.hgetall(self.key(&format!("inc:{reference}"))).await?;
+        let fields: HashMap<String, String> =
+            c.hgetall(self.key(&format!("inc:{reference}"))).await?;
         if fields.is_empty() {
-            return Err(Error::NotFound(format!("incident {reference} does not exist")));
+            return Err(Error::NotFound(format!(
+                "incident {reference} does not exist"
+            )));
         }
         parse_incident(fields)
     }
 
     /// Leases the first incident of a desk's queue, if any.
-    pub async fn claim_next(&self, desk: &str, dispatcher: &str, lease: Duration) -> Result<Option<(Lease, Incident)>> {
+    pub async fn claim_next(
+        &self,
+        desk: &str,
+        dispatcher: &str,
+        lease: Duration,
+    ) -> Result<Option<(Lease, Incident)>> {
         let mut c = self.conn.clone();
         let reply: Value = self
             .scripts
@@ -228,7 +241,13 @@ impl Store {
     }
 
     /// Finishes a desk task held under lease `token`.
-    pub async fn complete(&self, reference: &str, desk: &str, token: u64, outcome: &str) -> Result<Incident> {
+    pub async fn complete(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        outcome: &str,
+    ) -> Result<Incident> {
         let mut c = self.conn.clone();
         let reply: Value = self
             .scripts
@@ -248,7 +267,13 @@ impl Store {
     }
 
     /// Gives a desk task held under lease `token` back to its queue, at its original place.
-    pub async fn release(&self, reference: &str, desk: &str, token: u64, reason: &str) -> Result<()> {
+    pub async fn release(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        reason: &str,
+    ) -> Result<()> {
         let mut c = self.conn.clone();
         let _: Value = self
             .scripts
@@ -303,7 +328,11 @@ impl Store {
                 let queued_at_ms: i64 = f.get(4).and_then(|s| s.parse().ok()).unwrap_or(0);
                 Ok(QueueEntry {
                     reference: f[0].clone(),
-                    grade: f[1].parse::<u8>().ok().and_then(Grade::from_number).unwrap_or(Grade::Unspecified),
+                    grade: f[1]
+                        .parse::<u8>()
+                        .ok()
+                        .and_then(Grade::from_number)
+                        .unwrap_or(Grade::Unspecified),
                     incident_type: f[2].clone(),
                     agency: f[3].parse().unwrap_or(Agency::Unspecified),
                     queued_at_ms,
@@ -320,30 +349,46 @@ impl Store {
         pipe.cmd("TIME").hgetall(self.key("desks"));
         for d in desks {
             pipe.zcard(self.key(&format!("q:{d}")));
-            pipe.cmd("ZRANGE").arg(self.key(&format!("qt:{d}"))).arg(0).arg(0).arg("WITHSCORES");
+            pipe.cmd("ZRANGE")
+                .arg(self.key(&format!("qt:{d}")))
+                .arg(0)
+                .arg(0)
+                .arg("WITHSCORES");
         }
         let mut c = self.conn.clone();
         let replies: Vec<Value> = pipe.query_async(&mut c).await?;
         let mut it = replies.into_iter();
         let time: Vec<i64> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
-        let now = time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
-        let status: HashMap<String, String> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+        let now =
+            time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        let status: HashMap<String, String> =
+            redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
         let mut out = Vec::with_capacity(desks.len());
         for d in desks {
             let depth: u64 = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
-            let oldest: Vec<(String, f64)> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
+            let oldest: Vec<(String, f64)> =
+                redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
             out.push(DeskStats {
                 desk: (*d).to_owned(),
                 open: status.get(*d).is_none_or(|s| s != "closed"),
                 depth,
-                oldest_wait_ms: oldest.first().map(|(_, t)| (now - *t as i64).max(0)).unwrap_or(0),
+                oldest_wait_ms: oldest
+                    .first()
+                    .map(|(_, t)| (now - *t as i64).max(0))
+                    .unwrap_or(0),
             });
         }
         Ok(out)
     }
 
     /// Opens or closes a desk, with an event and an audit record.
-    pub async fn set_desk_status(&self, desk: &str, open: bool, who: &str, reason: &str) -> Result<()> {
+    pub async fn set_desk_status(
+        &self,
+        desk: &str,
+        open: bool,
+        who: &str,
+        reason: &str,
+    ) -> Result<()> {
         let mut c = self.conn.clone();
         let _: Value = self
             .scripts
@@ -386,17 +431,24 @@ fn array(v: Value) -> Result<Vec<Value>> {
 }
 
 fn int(v: Option<Value>) -> Result<i64> {
-    Ok(redis::from_redis_value(v.ok_or_else(|| unexpected("missing integer"))?)?)
+    Ok(redis::from_redis_value(
+        v.ok_or_else(|| unexpected("missing integer"))?,
+    )?)
 }
 
 fn hash(v: Option<Value>) -> Result<HashMap<String, String>> {
-    Ok(redis::from_redis_value(v.ok_or_else(|| unexpected("missing hash"))?)?)
+    Ok(redis::from_redis_value(
+        v.ok_or_else(|| unexpected("missing hash"))?,
+    )?)
 }
 
 fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
-    let get = |k: &str| f.get(k).ok_or_else(|| unexpected(&format!("incident without {k}")));
-    let decision: IncidentBody =
-        serde_json::from_str(get("decision")?).map_err(|e| Error::Internal(format!("stored decision: {e}")))?;
+    let get = |k: &str| {
+        f.get(k)
+            .ok_or_else(|| unexpected(&format!("incident without {k}")))
+    };
+    let decision: IncidentBody = serde_json::from_str(get("decision")?)
+        .map_err(|e| Error::Internal(format!("stored decision: {e}")))?;
     let tasks = get("desks")?
         .split(',')
         .filter(|d| !d.is_empty())

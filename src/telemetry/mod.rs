@@ -28,7 +28,8 @@ pub const CONFIG_RELOADS: &str = "bluelight_config_reloads_total";
 
 /// Buckets of the latency histograms, seconds: 50 µs to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0,
 ];
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -50,17 +51,47 @@ pub fn metrics_handle() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
-    describe_counter!(CONTACTS_RECEIVED, "Contacts received, by channel and outcome (new_incident, replayed, rejected, unavailable).");
-    describe_counter!(TRIAGE_DECISIONS, "Triage decisions of submitted contacts, by agency, grade and incident type family (P, F, J, X).");
-    describe_histogram!(SUBMIT_DURATION, Unit::Seconds, "SubmitContact latency inside the server, decode to reply.");
-    describe_histogram!(TRIAGE_DURATION, Unit::Seconds, "Time to triage and route one contact.");
+    describe_counter!(
+        CONTACTS_RECEIVED,
+        "Contacts received, by channel and outcome (new_incident, replayed, rejected, unavailable)."
+    );
+    describe_counter!(
+        TRIAGE_DECISIONS,
+        "Triage decisions of submitted contacts, by agency, grade and incident type family (P, F, J, X)."
+    );
+    describe_histogram!(
+        SUBMIT_DURATION,
+        Unit::Seconds,
+        "SubmitContact latency inside the server, decode to reply."
+    );
+    describe_histogram!(
+        TRIAGE_DURATION,
+        Unit::Seconds,
+        "Time to triage and route one contact."
+    );
     describe_gauge!(QUEUE_DEPTH, "Incidents waiting in each desk's queue.");
-    describe_gauge!(QUEUE_OLDEST_WAIT, Unit::Seconds, "How long the oldest incident in each desk's queue has waited.");
+    describe_gauge!(
+        QUEUE_OLDEST_WAIT,
+        Unit::Seconds,
+        "How long the oldest incident in each desk's queue has waited."
+    );
     describe_gauge!(DESK_OPEN, "1 when the desk is open, 0 when closed.");
-    describe_counter!(DISPATCH_ACTIONS, "Dispatch actions, by action (claim, complete, release) and result.");
-    describe_counter!(LEASES_EXPIRED, "Leases that expired and were returned to their queue.");
-    describe_counter!(REDIS_ERRORS, "Redis operations that failed, by kind (unavailable, internal).");
-    describe_counter!(CONFIG_RELOADS, "Rules and desks reloads, by result (ok, rejected).");
+    describe_counter!(
+        DISPATCH_ACTIONS,
+        "Dispatch actions, by action (claim, complete, release) and result."
+    );
+    describe_counter!(
+        LEASES_EXPIRED,
+        "Leases that expired and were returned to their queue."
+    );
+    describe_counter!(
+        REDIS_ERRORS,
+        "Redis operations that failed, by kind (unavailable, internal)."
+    );
+    describe_counter!(
+        CONFIG_RELOADS,
+        "Rules and desks reloads, by result (ok, rejected)."
+    );
 }
 
 /// Serves `/metrics` on `listener` until `shutdown` completes.
@@ -76,13 +107,18 @@ pub async fn serve_metrics(
             async move {
                 h.run_upkeep();
                 (
-                    [(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    [(
+                        axum::http::header::CONTENT_TYPE,
+                        "text/plain; version=0.0.4",
+                    )],
                     h.render(),
                 )
             }
         }),
     );
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }
 
 /// Binds the metrics listener, saying clearly what went wrong.
@@ -159,7 +195,9 @@ pub enum LogFormat {
 pub fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -29,7 +29,8 @@ impl Cond {
 
     /// The facts of `f` that satisfied this condition, in fact order.
     fn supporting<'a>(&'a self, f: &'a FactSet) -> impl Iterator<Item = usize> + 'a {
-        f.iter().filter(|i| self.all.contains(*i) || self.any.contains(*i))
+        f.iter()
+            .filter(|i| self.all.contains(*i) || self.any.contains(*i))
     }
 }
 
@@ -113,19 +114,20 @@ impl Engine {
         let mut text = String::new();
         normalise(&contact.narrative, &mut text);
         let mut found: Vec<Found> = Vec::new();
-        self.scanner.scan(&text, &mut found, |hit| match hit.negated_by {
-            None => {
-                if !facts.contains(hit.fact) {
-                    facts.insert(hit.fact);
-                    evidence.push((hit.fact, Evidence::Phrase(hit.phrase)));
+        self.scanner
+            .scan(&text, &mut found, |hit| match hit.negated_by {
+                None => {
+                    if !facts.contains(hit.fact) {
+                        facts.insert(hit.fact);
+                        evidence.push((hit.fact, Evidence::Phrase(hit.phrase)));
+                    }
                 }
-            }
-            Some(neg) => notes.push(format!(
-                "not counted: {:?} negated by {:?}",
-                self.scanner.phrase(hit.phrase),
-                self.scanner.phrase(neg)
-            )),
-        });
+                Some(neg) => notes.push(format!(
+                    "not counted: {:?} negated by {:?}",
+                    self.scanner.phrase(hit.phrase),
+                    self.scanner.phrase(neg)
+                )),
+            });
 
         for (fact, cond) in &self.defines {
             if !facts.contains(*fact) && cond.holds(&facts) {
@@ -212,7 +214,14 @@ impl Engine {
     }
 
     /// One fact and where it came from; a derived fact shows the facts that made it true.
-    fn describe_fact(&self, f: usize, facts: &FactSet, evidence: &[(usize, Evidence)], depth: usize, out: &mut String) {
+    fn describe_fact(
+        &self,
+        f: usize,
+        facts: &FactSet,
+        evidence: &[(usize, Evidence)],
+        depth: usize,
+        out: &mut String,
+    ) {
         out.push_str(&self.facts[f]);
         match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
             Some(Evidence::Answer(field)) => {
@@ -246,11 +255,13 @@ fn confidence(cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> f
     }
     let weight: f32 = cond
         .supporting(facts)
-        .map(|f| match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
-            Some(Evidence::Answer(_)) => 1.0,
-            Some(Evidence::Phrase(_)) => 0.7,
-            _ => 0.8,
-        })
+        .map(
+            |f| match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
+                Some(Evidence::Answer(_)) => 1.0,
+                Some(Evidence::Phrase(_)) => 0.7,
+                _ => 0.8,
+            },
+        )
         .sum();
     (0.5 + 0.16 * weight).min(0.98)
 }

@@ -167,7 +167,11 @@ impl BuiltinIndex {
         one(&self.road, a.road.code(), "road");
         one(&self.building, a.building.code(), "building");
         one(&self.alarm, a.alarm.code(), "alarm");
-        one(&self.other_agency, a.other_agency_request.code(), "other_agency_request");
+        one(
+            &self.other_agency,
+            a.other_agency_request.code(),
+            "other_agency_request",
+        );
         match a.casualties {
             Some(n) if n > 1 => {
                 assert(self.casualties_any, "casualties");

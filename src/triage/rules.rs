@@ -142,7 +142,8 @@ impl Problems<'_> {
             .filter(|b| *b == b'\n')
             .count()
             + 1;
-        self.list.push(format!("{}:{line}: {rule}: {message}", self.file));
+        self.list
+            .push(format!("{}:{line}: {rule}: {message}", self.file));
     }
 }
 
@@ -165,8 +166,11 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
 
     // Fact table: builtins first, then every fact a cue or define asserts.
     let mut facts: Vec<String> = builtin_names();
-    let mut index: HashMap<String, usize> =
-        facts.iter().enumerate().map(|(i, f)| (f.clone(), i)).collect();
+    let mut index: HashMap<String, usize> = facts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.clone(), i))
+        .collect();
     let mut intern = |name: &str, facts: &mut Vec<String>| -> usize {
         *index.entry(name.to_owned()).or_insert_with(|| {
             facts.push(name.to_owned());
@@ -176,19 +180,28 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
 
     let mut phrases: Vec<(String, PhraseKind)> = Vec::new();
     let mut seen: HashMap<String, String> = HashMap::new();
-    let mut add_phrase = |p: &mut Problems, span: std::ops::Range<usize>, rule: &str, raw: &str, kind| {
-        let mut norm = String::new();
-        normalise(raw, &mut norm);
-        if norm.is_empty() || norm.contains('.') {
-            p.at(span, rule, format!("phrase {raw:?} has no words or holds sentence punctuation"));
-            return;
-        }
-        if let Some(other) = seen.insert(norm.clone(), rule.to_owned()) {
-            p.at(span, rule, format!("phrase {raw:?} is already listed by {other}"));
-            return;
-        }
-        phrases.push((norm, kind));
-    };
+    let mut add_phrase =
+        |p: &mut Problems, span: std::ops::Range<usize>, rule: &str, raw: &str, kind| {
+            let mut norm = String::new();
+            normalise(raw, &mut norm);
+            if norm.is_empty() || norm.contains('.') {
+                p.at(
+                    span,
+                    rule,
+                    format!("phrase {raw:?} has no words or holds sentence punctuation"),
+                );
+                return;
+            }
+            if let Some(other) = seen.insert(norm.clone(), rule.to_owned()) {
+                p.at(
+                    span,
+                    rule,
+                    format!("phrase {raw:?} is already listed by {other}"),
+                );
+                return;
+            }
+            phrases.push((norm, kind));
+        };
     let text = &parsed.text;
     for (list, kind) in [
         (&text.negations, PhraseKind::Negation),
@@ -233,7 +246,11 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         defines.push((fact, cond));
     }
     if facts.len() > MAX_FACTS {
-        p.at(0..0, "facts", format!("{} facts named; at most {MAX_FACTS}", facts.len()));
+        p.at(
+            0..0,
+            "facts",
+            format!("{} facts named; at most {MAX_FACTS}", facts.len()),
+        );
         return Err(RulesError { problems: p.list });
     }
 
@@ -245,12 +262,20 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             && matches!(d.code.as_bytes()[0], b'P' | b'F' | b'J' | b'X')
             && d.code[1..].bytes().all(|b| b.is_ascii_digit());
         if !valid_code {
-            p.at(t.span(), &rule, "code must be P, F, J or X and two digits, for example F02");
+            p.at(
+                t.span(),
+                &rule,
+                "code must be P, F, J or X and two digits, for example F02",
+            );
         }
         if let Some(o) = types.iter().find(|o| o.code == d.code)
             && (o.name != d.name || o.agency != d.agency)
         {
-            p.at(t.span(), &rule, "code is defined again with another name or agency");
+            p.at(
+                t.span(),
+                &rule,
+                "code is defined again with another name or agency",
+            );
         }
         let grade = Grade::from_number(d.grade).unwrap_or_else(|| {
             p.at(t.span(), &rule, format!("grade {} is not 1-4", d.grade));
@@ -259,11 +284,19 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         let lead = match (d.agency, d.lead) {
             (Agency::Joint, Some(l @ (Agency::Police | Agency::Fire))) => l,
             (Agency::Joint, _) => {
-                p.at(t.span(), &rule, "a JOINT type needs lead = \"POLICE\" or \"FIRE\"");
+                p.at(
+                    t.span(),
+                    &rule,
+                    "a JOINT type needs lead = \"POLICE\" or \"FIRE\"",
+                );
                 Agency::Fire
             }
             (Agency::Unspecified, _) => {
-                p.at(t.span(), &rule, "agency must be POLICE, FIRE, JOINT or NONE");
+                p.at(
+                    t.span(),
+                    &rule,
+                    "agency must be POLICE, FIRE, JOINT or NONE",
+                );
                 Agency::Unspecified
             }
             (a, None) => a,
@@ -274,7 +307,11 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             }
         };
         if d.agency == Agency::None && (d.referral.is_none() || grade != Grade::Resolution) {
-            p.at(t.span(), &rule, "an agency NONE type must be grade 4 with a referral");
+            p.at(
+                t.span(),
+                &rule,
+                "an agency NONE type must be grade 4 with a referral",
+            );
         }
         let cond = resolve(&mut p, t.span(), &rule, &d.when, &facts);
         types.push(TypeRule {
@@ -311,7 +348,11 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             },
             (None, Some(by @ 1..=3)) => super::engine::Raise::By(by),
             _ => {
-                p.at(r.span(), &rule, "needs exactly one of to = GRADE or by = 1..3");
+                p.at(
+                    r.span(),
+                    &rule,
+                    "needs exactly one of to = GRADE or by = 1..3",
+                );
                 continue;
             }
         };
@@ -347,7 +388,11 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
     let scanner = Scanner::new(phrases, text.negation_window).map_err(|e| RulesError {
         problems: vec![format!("{file}: {e}")],
     })?;
-    let lookup: HashMap<&str, usize> = facts.iter().enumerate().map(|(i, f)| (f.as_str(), i)).collect();
+    let lookup: HashMap<&str, usize> = facts
+        .iter()
+        .enumerate()
+        .map(|(i, f)| (f.as_str(), i))
+        .collect();
     let builtin = BuiltinIndex::new(|name| lookup[name]);
     Ok(Engine {
         facts,

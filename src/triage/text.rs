@@ -109,8 +109,14 @@ impl Scanner {
                 continue;
             };
             let ignored = found.iter().any(|g| {
-                matches!(self.kinds[g.phrase], PhraseKind::Ignore | PhraseKind::Cue { exclusive: true, .. })
-                    && g.start <= f.start
+                matches!(
+                    self.kinds[g.phrase],
+                    PhraseKind::Ignore
+                        | PhraseKind::Cue {
+                            exclusive: true,
+                            ..
+                        }
+                ) && g.start <= f.start
                     && f.end <= g.end
                     && (g.end - g.start) > (f.end - f.start)
             });
@@ -148,7 +154,8 @@ impl Scanner {
         let voided = found.iter().any(|g| match self.kinds[g.phrase] {
             PhraseKind::Break => g.start >= neg.end && g.end <= cue.start,
             PhraseKind::Uncertain => {
-                (g.start >= neg.end && g.end <= cue.start) || (g.start <= neg.start && g.end >= neg.end)
+                (g.start >= neg.end && g.end <= cue.start)
+                    || (g.start <= neg.start && g.end >= neg.end)
             }
             _ => false,
         });
@@ -198,7 +205,10 @@ mod tests {
 
     #[test]
     fn normalising_folds_case_apostrophes_and_punctuation() {
-        assert_eq!(norm("No-one's TRAPPED!! Isn't it?"), "no ones trapped . isnt it .");
+        assert_eq!(
+            norm("No-one's TRAPPED!! Isn't it?"),
+            "no ones trapped . isnt it ."
+        );
         assert_eq!(norm("  smoke,cumin   out "), "smoke . cumin out");
         assert_eq!(norm(""), "");
     }

@@ -1,0 +1,255 @@
+//! Dispatch: claim, complete, release, ordering and fencing.
+
+use bluelight::proto as p;
+use tonic::Code;
+
+use crate::harness::{TestApp, call, grade, reference};
+
+#[tokio::test]
+async fn submit_then_claim_then_complete_finishes_the_incident() {
+    let mut t = TestApp::spawn().await;
+    let r = t
+        .submit(call("life-1", "my kitchen is on fire"))
+        .await
+        .unwrap();
+    let claimed = t.claim("fire-control", "fc-7").await;
+    let lease = claimed.lease.expect("a lease");
+    assert_eq!(lease.reference, reference(&r));
+    assert_eq!(lease.dispatcher, "fc-7");
+    assert!(lease.token > 0);
+    assert_eq!(
+        claimed.incident.unwrap().state,
+        p::IncidentState::Claimed as i32
+    );
+    assert_eq!(t.queue("fire-control").await.depth, 0);
+
+    let done = t
+        .dispatch
+        .complete(p::CompleteRequest {
+            reference: lease.reference.clone(),
+            desk: "fire-control".into(),
+            token: lease.token,
+            outcome: "two pumps mobilised".into(),
+        })
+        .await
+        .expect("complete")
+        .into_inner()
+        .incident
+        .unwrap();
+    assert_eq!(done.state, p::IncidentState::Completed as i32);
+    assert_eq!(done.tasks[0].outcome, "two pumps mobilised");
+    let mut c = t.redis().await;
+    let ttl: i64 = redis::cmd("TTL")
+        .arg(format!("bl:{{essex}}:inc:{}", lease.reference))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(ttl > 0, "a finished incident expires (ttl {ttl})");
+}
+
+#[tokio::test]
+async fn claiming_from_an_empty_queue_returns_no_lease() {
+    let mut t = TestApp::spawn().await;
+    let r = t.claim("police-north", "pn-1").await;
+    assert!(r.lease.is_none() && r.incident.is_none());
+}
+
+#[tokio::test]
+async fn the_queue_orders_by_grade_then_arrival() {
+    let mut t = TestApp::spawn().await;
+    let scheduled = t
+        .submit(call(
+            "o-1",
+            "someone stole my bike from the garden last week",
+        ))
+        .await
+        .unwrap();
+    let emergency_a = t
+        .submit(call(
+            "o-2",
+            "a man is attacking my neighbour with a knife right now",
+        ))
+        .await
+        .unwrap();
+    let priority = t
+        .submit(call(
+            "o-3",
+            "there is a suspicious man trying car doors on our street",
+        ))
+        .await
+        .unwrap();
+    let emergency_b = t
+        .submit(call(
+            "o-4",
+            "there is a fight outside, someone has a machete",
+        ))
+        .await
+        .unwrap();
+    let grades: Vec<i32> = [&scheduled, &emergency_a, &priority, &emergency_b]
+        .iter()
+        .map(|r| grade(r))
+        .collect();
+    assert_eq!(grades, vec![3, 1, 2, 1], "the corpus of this test");
+
+    let q = t.queue("police-west").await;
+    let order: Vec<String> = q.entries.iter().map(|e| e.reference.clone()).collect();
+    let expected: Vec<String> = [&emergency_a, &emergency_b, &priority, &scheduled]
+        .iter()
+        .map(|r| reference(r))
+        .collect();
+    assert_eq!(order, expected);
+    for r in &expected {
+        let claimed = t.claim("police-west", "pw-1").await.lease.unwrap();
+        assert_eq!(&claimed.reference, r);
+    }
+}
+
+#[tokio::test]
+async fn a_stale_token_is_refused_and_changes_nothing() {
+    let mut t = TestApp::spawn().await;
+    t.submit(call("s-1", "my car has been broken into overnight"))
+        .await
+        .unwrap();
+    let first = t.claim("police-west", "pw-1").await.lease.unwrap();
+    t.dispatch
+        .release(p::ReleaseRequest {
+            reference: first.reference.clone(),
+            desk: "police-west".into(),
+            token: first.token,
+            reason: "wrong desk".into(),
+        })
+        .await
+        .expect("release");
+    let second = t.claim("police-west", "pw-2").await.lease.unwrap();
+    assert_eq!(second.reference, first.reference);
+    assert!(second.token > first.token, "fencing tokens only grow");
+
+    let stale = t
+        .dispatch
+        .complete(p::CompleteRequest {
+            reference: first.reference.clone(),
+            desk: "police-west".into(),
+            token: first.token,
+            outcome: "done".into(),
+        })
+        .await
+        .expect_err("stale token");
+    assert_eq!(stale.code(), Code::FailedPrecondition);
+    assert!(
+        stale.message().contains("not current"),
+        "{}",
+        stale.message()
+    );
+    let i = t
+        .intake
+        .get_incident(p::GetIncidentRequest {
+            reference: first.reference.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .incident
+        .unwrap();
+    assert_eq!(i.tasks[0].dispatcher, "pw-2", "the holder is unchanged");
+    assert_eq!(i.state, p::IncidentState::Claimed as i32);
+}
+
+#[tokio::test]
+async fn a_released_incident_goes_back_to_its_original_place() {
+    let mut t = TestApp::spawn().await;
+    for (id, text) in [
+        ("r-1", "a woman is being attacked in the park right now"),
+        (
+            "r-2",
+            "a man with a knife is threatening people outside the shop",
+        ),
+        ("r-3", "people fighting in the street now"),
+    ] {
+        t.submit(call(id, text)).await.unwrap();
+    }
+    let before: Vec<String> = t
+        .queue("police-west")
+        .await
+        .entries
+        .into_iter()
+        .map(|e| e.reference)
+        .collect();
+    let lease = t.claim("police-west", "pw-1").await.lease.unwrap();
+    assert_eq!(lease.reference, before[0]);
+    t.dispatch
+        .release(p::ReleaseRequest {
+            reference: lease.reference.clone(),
+            desk: "police-west".into(),
+            token: lease.token,
+            reason: "handover".into(),
+        })
+        .await
+        .unwrap();
+    let after: Vec<String> = t
+        .queue("police-west")
+        .await
+        .entries
+        .into_iter()
+        .map(|e| e.reference)
+        .collect();
+    assert_eq!(after, before);
+}
+
+#[tokio::test]
+async fn an_expired_lease_is_requeued_by_the_reaper() {
+    let mut t = TestApp::spawn().await;
+    t.submit(call("e-1", "my garden shed has been broken into"))
+        .await
+        .unwrap();
+    let lease = t
+        .dispatch
+        .claim_next(p::ClaimNextRequest {
+            desk: "police-west".into(),
+            dispatcher: "pw-1".into(),
+            lease_seconds: 1,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .lease
+        .unwrap();
+    assert_eq!(
+        t.app.store().reap_expired_leases(10).await.unwrap(),
+        0,
+        "not yet expired"
+    );
+    // Redis's clock decides expiry; wait past it without sleeping blindly in a loop forever.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while t.queue("police-west").await.depth == 0 {
+        assert!(std::time::Instant::now() < deadline, "lease never expired");
+        t.app.store().reap_expired_leases(10).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let again = t.claim("police-west", "pw-2").await.lease.unwrap();
+    assert_eq!(again.reference, lease.reference);
+}
+
+#[tokio::test]
+async fn an_unknown_desk_is_not_found_and_a_missing_dispatcher_is_invalid() {
+    let mut t = TestApp::spawn().await;
+    let err = t
+        .dispatch
+        .claim_next(p::ClaimNextRequest {
+            desk: "police-mars".into(),
+            dispatcher: "x".into(),
+            lease_seconds: 0,
+        })
+        .await
+        .expect_err("unknown desk");
+    assert_eq!(err.code(), Code::NotFound);
+    let err = t
+        .dispatch
+        .claim_next(p::ClaimNextRequest {
+            desk: "police-west".into(),
+            dispatcher: "".into(),
+            lease_seconds: 0,
+        })
+        .await
+        .expect_err("no dispatcher");
+    assert_eq!(err.code(), Code::InvalidArgument);
+}

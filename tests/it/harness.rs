@@ -1,0 +1,183 @@
+//! `TestApp::spawn()`: a private redis-server (never 6379), the real server on port 0, and
+//! connected gRPC clients. Everything stops when the TestApp is dropped.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bluelight::app::{App, LeasePolicy, Sources};
+use bluelight::proto as p;
+use bluelight::proto::dispatch_client::DispatchClient;
+use bluelight::proto::intake_client::IntakeClient;
+use bluelight::proto::operations_client::OperationsClient;
+use bluelight::store::{ManagedRedis, Store, StoreConfig, Supervise};
+use tonic::transport::Channel;
+
+pub struct TestApp {
+    pub redis: ManagedRedis,
+    pub addr: SocketAddr,
+    pub app: Arc<App>,
+    pub intake: IntakeClient<Channel>,
+    pub dispatch: DispatchClient<Channel>,
+    pub ops: OperationsClient<Channel>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        Self::spawn_with(StoreConfig::default(), Sources::default()).await
+    }
+
+    pub async fn spawn_with(store_config: StoreConfig, sources: Sources) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let redis = ManagedRedis::start(&dir.path().join("redis"), Supervise::No)
+            .await
+            .expect("redis-server starts (install it with: apt-get install redis-server)");
+        assert_ne!(redis.port(), 6379, "tests never use the default Redis port");
+        let store = Store::connect(&redis.url(), store_config)
+            .await
+            .expect("connect to redis");
+        let app = Arc::new(
+            App::new(
+                store,
+                sources,
+                LeasePolicy {
+                    default: Duration::from_secs(60),
+                    max: Duration::from_secs(3600),
+                },
+            )
+            .expect("configuration loads"),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(bluelight::server::serve(
+            app.clone(),
+            listener,
+            async move {
+                let _ = stopped.await;
+            },
+            Duration::from_secs(1),
+        ));
+        let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the server");
+        TestApp {
+            redis,
+            addr,
+            intake: IntakeClient::new(channel.clone()),
+            dispatch: DispatchClient::new(channel.clone()),
+            ops: OperationsClient::new(channel),
+            app,
+            stop: Some(stop),
+            _dir: dir,
+        }
+    }
+
+    /// A direct connection to the test's Redis, to look at what was (not) written.
+    pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(self.redis.url())
+            .expect("url")
+            .get_multiplexed_async_connection()
+            .await
+            .expect("redis connection")
+    }
+
+    /// Number of keys in the test's Redis.
+    pub async fn key_count(&self) -> u64 {
+        let mut c = self.redis().await;
+        redis::cmd("DBSIZE")
+            .query_async(&mut c)
+            .await
+            .expect("dbsize")
+    }
+
+    pub async fn submit(
+        &mut self,
+        contact: p::Contact,
+    ) -> Result<p::SubmitContactResponse, tonic::Status> {
+        self.intake
+            .submit_contact(p::SubmitContactRequest {
+                contact: Some(contact),
+            })
+            .await
+            .map(|r| r.into_inner())
+    }
+
+    pub async fn claim(&mut self, desk: &str, who: &str) -> p::ClaimNextResponse {
+        self.dispatch
+            .claim_next(p::ClaimNextRequest {
+                desk: desk.into(),
+                dispatcher: who.into(),
+                lease_seconds: 0,
+            })
+            .await
+            .expect("claim")
+            .into_inner()
+    }
+
+    pub async fn queue(&mut self, desk: &str) -> p::ListQueueResponse {
+        self.dispatch
+            .list_queue(p::ListQueueRequest {
+                desk: desk.into(),
+                limit: 0,
+            })
+            .await
+            .expect("list queue")
+            .into_inner()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A 999 call with a narrative, in Chelmsford.
+pub fn call(id: &str, narrative: &str) -> p::Contact {
+    p::Contact {
+        contact_id: id.into(),
+        channel: p::Channel::Phone999 as i32,
+        narrative: narrative.into(),
+        location: Some(p::Location {
+            postcode: "CM1 1AA".into(),
+            ..Default::default()
+        }),
+        caller: Some(p::Caller {
+            name: "Test Caller".into(),
+            phone: "07700900000".into(),
+        }),
+        ..Default::default()
+    }
+}
+
+pub fn grade(r: &p::SubmitContactResponse) -> i32 {
+    r.incident
+        .as_ref()
+        .and_then(|i| i.triage.as_ref())
+        .map(|t| t.grade)
+        .unwrap_or(0)
+}
+
+pub fn desks(r: &p::SubmitContactResponse) -> Vec<String> {
+    r.incident
+        .as_ref()
+        .and_then(|i| i.route.as_ref())
+        .map(|r| r.desks.clone())
+        .unwrap_or_default()
+}
+
+pub fn reference(r: &p::SubmitContactResponse) -> String {
+    r.incident
+        .as_ref()
+        .map(|i| i.reference.clone())
+        .unwrap_or_default()
+}

@@ -1,0 +1,8 @@
+//! Integration tests: the real gRPC server on a loopback port, talking to a private
+//! `redis-server` that the harness starts on a free port, through the generated clients.
+
+mod dispatch;
+mod harness;
+mod intake;
+mod operations;
+mod redis_failure;

@@ -1,0 +1,177 @@
+//! Operations: desk status and overflow, queue statistics, reloads, health and reflection.
+
+use bluelight::proto as p;
+use tonic::Code;
+
+use crate::harness::{TestApp, call, desks};
+
+#[tokio::test]
+async fn a_closed_desk_overflows_and_statistics_show_it() {
+    let mut t = TestApp::spawn().await;
+    t.ops
+        .set_desk_status(p::SetDeskStatusRequest {
+            desk: "police-west".into(),
+            open: false,
+            reason: "training".into(),
+        })
+        .await
+        .expect("close desk");
+    let r = t
+        .submit(call("ov-1", "my bike was stolen from outside the station"))
+        .await
+        .unwrap();
+    assert_eq!(desks(&r), vec!["police-overflow"]);
+    let route = r.incident.unwrap().route.unwrap();
+    assert!(
+        route.reasons.iter().any(|x| x.contains("closed")),
+        "{:?}",
+        route.reasons
+    );
+
+    let stats = t
+        .ops
+        .get_queue_stats(p::GetQueueStatsRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    let west = stats
+        .desks
+        .iter()
+        .find(|d| d.desk == "police-west")
+        .unwrap();
+    let overflow = stats
+        .desks
+        .iter()
+        .find(|d| d.desk == "police-overflow")
+        .unwrap();
+    assert!(!west.open);
+    assert_eq!(overflow.depth, 1);
+}
+
+#[tokio::test]
+async fn a_reload_with_the_shipped_configuration_reports_what_is_in_force() {
+    let mut t = TestApp::spawn().await;
+    let r = t
+        .ops
+        .reload_config(p::ReloadConfigRequest {})
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.incident_types >= 69, "{}", r.incident_types);
+    assert!(r.desks >= 10);
+}
+
+#[tokio::test]
+async fn a_bad_rules_file_on_reload_is_refused_and_the_old_rules_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, bluelight::triage::DEFAULT_RULES).unwrap();
+    let mut t = TestApp::spawn_with(
+        Default::default(),
+        bluelight::app::Sources {
+            rules: Some(rules.clone()),
+            desks: None,
+        },
+    )
+    .await;
+    std::fs::write(&rules, "[[type]]\ncode = \"Q1\"\n").unwrap();
+    let err = t
+        .ops
+        .reload_config(p::ReloadConfigRequest {})
+        .await
+        .expect_err("bad file");
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("rules.toml"), "{}", err.message());
+    let r = t
+        .submit(call("after-bad-reload", "my house is on fire"))
+        .await
+        .unwrap();
+    assert_eq!(r.incident.unwrap().triage.unwrap().incident_type, "F01");
+}
+
+#[tokio::test]
+async fn health_reports_serving_and_reflection_lists_the_services() {
+    let t = TestApp::spawn().await;
+    let channel = tonic::transport::Endpoint::from_shared(format!("http://{}", t.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "bluelight.v1.Intake".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut stream = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap()
+        .into_inner();
+    let reply = stream.message().await.unwrap().unwrap();
+    let Some(MessageResponse::ListServicesResponse(list)) = reply.message_response else {
+        panic!("no service list");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for s in [
+        "bluelight.v1.Intake",
+        "bluelight.v1.Dispatch",
+        "bluelight.v1.Operations",
+    ] {
+        assert!(names.contains(&s.to_string()), "{names:?}");
+    }
+}
+
+#[tokio::test]
+async fn the_metrics_endpoint_shows_contacts_and_queue_depth_without_caller_data() {
+    let mut t = TestApp::spawn().await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(bluelight::telemetry::serve_metrics(
+        listener,
+        std::future::pending(),
+    ));
+    t.submit(call("m-1", "my kitchen is on fire"))
+        .await
+        .unwrap();
+    t.app.refresh_load().await.unwrap();
+    let body = http_get(addr, "/metrics").await;
+    for name in [
+        "bluelight_contacts_received_total",
+        "bluelight_triage_decisions_total",
+        "bluelight_submit_duration_seconds_bucket",
+        "bluelight_queue_depth{desk=\"fire-control\"}",
+    ] {
+        assert!(body.contains(name), "{name} missing from:\n{body}");
+    }
+    assert!(
+        !body.contains("07700900000") && !body.contains("Test Caller") && !body.contains("m-1")
+    );
+}
+
+async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut body = String::new();
+    s.read_to_string(&mut body).await.unwrap();
+    body
+}

@@ -34,8 +34,35 @@ impl FactSet {
     }
 
     /// Indices of the facts in the set, in order.
-    pub fn iter(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..MAX_FACTS).filter(|f| self.contains(*f))
+    pub fn iter(self) -> impl Iterator<Item = usize> {
+        self.0.into_iter().enumerate().flat_map(|(w, word)| {
+            let mut bits = word;
+            std::iter::from_fn(move || {
+                (bits != 0).then(|| {
+                    let b = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    w * 64 + b
+                })
+            })
+        })
+    }
+
+    /// The facts in both sets.
+    pub fn and(&self, other: &FactSet) -> FactSet {
+        let mut out = *self;
+        for (o, b) in out.0.iter_mut().zip(other.0.iter()) {
+            *o &= b;
+        }
+        out
+    }
+
+    /// The facts in either set.
+    pub fn or(&self, other: &FactSet) -> FactSet {
+        let mut out = *self;
+        for (o, b) in out.0.iter_mut().zip(other.0.iter()) {
+            *o |= b;
+        }
+        out
     }
 }
 

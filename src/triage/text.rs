@@ -57,6 +57,8 @@ pub struct Scanner {
     phrases: Vec<String>,
     /// Words allowed between a negation and the cue it negates.
     window: usize,
+    /// Length of the longest negation, uncertainty or break phrase.
+    longest_aux: usize,
 }
 
 impl Scanner {
@@ -72,12 +74,24 @@ impl Scanner {
                     .build(phrases.iter().map(|(p, _)| p.as_bytes()))
             })
             .map_err(|e| format!("cannot build phrase automaton: {e}"))?;
+        let longest_aux = phrases
+            .iter()
+            .filter(|(_, k)| {
+                matches!(
+                    k,
+                    PhraseKind::Negation | PhraseKind::Uncertain | PhraseKind::Break
+                )
+            })
+            .map(|(p, _)| p.len())
+            .max()
+            .unwrap_or(0);
         let (texts, kinds) = phrases.into_iter().unzip();
         Ok(Scanner {
             automaton,
             kinds,
             phrases: texts,
             window,
+            longest_aux,
         })
     }
 
@@ -102,25 +116,33 @@ impl Scanner {
                 });
             }
         }
-        // Overlapping search reports matches by end position; order by start for the scans below.
-        found.sort_unstable_by_key(|f| (f.start, f.end));
+        // Overlapping search reports matches by end position. Order by start, longest first, so a
+        // mask is seen before the shorter cues inside it.
+        found.sort_unstable_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
+        // Masks (ignore phrases, exclusive cues) seen so far: the furthest end, and the earliest
+        // start reaching it. A cue is masked by a strictly longer mask around it.
+        let (mut mask_end, mut mask_start) = (0usize, usize::MAX);
         for (i, f) in found.iter().enumerate() {
-            let PhraseKind::Cue { fact, .. } = self.kinds[f.phrase] else {
+            let kind = self.kinds[f.phrase];
+            let masked = mask_start <= f.start
+                && (mask_end > f.end || (mask_end == f.end && mask_start < f.start));
+            if matches!(
+                kind,
+                PhraseKind::Ignore
+                    | PhraseKind::Cue {
+                        exclusive: true,
+                        ..
+                    }
+            ) && (f.end > mask_end || (f.end == mask_end && f.start < mask_start))
+            {
+                (mask_end, mask_start) = (f.end, f.start);
+            }
+            let PhraseKind::Cue { fact, .. } = kind else {
                 continue;
             };
-            let ignored = found.iter().any(|g| {
-                matches!(
-                    self.kinds[g.phrase],
-                    PhraseKind::Ignore
-                        | PhraseKind::Cue {
-                            exclusive: true,
-                            ..
-                        }
-                ) && g.start <= f.start
-                    && f.end <= g.end
-                    && (g.end - g.start) > (f.end - f.start)
-            });
-            if ignored {
+            // An exclusive cue can be masked only by a longer mask, which the check above did
+            // before recording this one.
+            if masked {
                 continue;
             }
             cue(CueHit {
@@ -131,27 +153,38 @@ impl Scanner {
         }
     }
 
-    /// The negation that governs the cue `found[i]`, if one does.
+    /// The negation that governs the cue `found[i]`, if one does. Looks only at the few words
+    /// before the cue, so a scan stays linear in the text.
     fn negation_before(&self, text: &str, found: &[Found], i: usize) -> Option<usize> {
         let cue = found[i];
-        let mut best: Option<Found> = None;
-        for f in &found[..i] {
-            if self.kinds[f.phrase] == PhraseKind::Negation && f.end <= cue.start {
-                best = match best {
-                    Some(b) if b.end >= f.end => Some(b),
-                    _ => Some(*f),
-                };
+        let bytes = text.as_bytes();
+        // The earliest byte a governing negation may end at: `window` words back, and never
+        // before the start of the clause.
+        let mut boundary = cue.start;
+        let mut spaces = 0;
+        while boundary > 0 {
+            if bytes[boundary - 1] == b' ' {
+                spaces += 1;
+                if spaces > self.window + 1 {
+                    break;
+                }
             }
+            if bytes[boundary - 1] == b'.' {
+                break;
+            }
+            boundary -= 1;
         }
-        let neg = best?;
-        let gap = &text[neg.end..cue.start];
-        let words = gap.bytes().filter(|b| *b == b' ').count().saturating_sub(1);
-        if words > self.window || gap.split(' ').any(|w| w == ".") {
-            return None;
-        }
-        // A break word or an uncertainty between them, or an uncertainty over the negation
-        // ("not sure"), voids it.
-        let voided = found.iter().any(|g| match self.kinds[g.phrase] {
+        let lo = boundary.saturating_sub(self.longest_aux);
+        let near = found[..i].iter().rev().take_while(|f| f.start >= lo);
+        let neg = near
+            .clone()
+            .filter(|f| {
+                self.kinds[f.phrase] == PhraseKind::Negation
+                    && f.end <= cue.start
+                    && f.end >= boundary
+            })
+            .max_by_key(|f| f.end)?;
+        let voided = near.clone().any(|g| match self.kinds[g.phrase] {
             PhraseKind::Break => g.start >= neg.end && g.end <= cue.start,
             PhraseKind::Uncertain => {
                 (g.start >= neg.end && g.end <= cue.start)

@@ -324,14 +324,18 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             cond,
         });
     }
-    match types.last() {
+    match parsed.types.last() {
         None => p.at(0..0, "types", "no [[type]] rules"),
-        Some(last) if !last.cond.is_always() => p.at(
-            parsed.types.last().map(|t| t.span()).unwrap_or(0..0),
-            &format!("type {}", last.code),
-            "the last type must have no conditions, so every contact gets a decision",
-        ),
-        Some(_) => {}
+        Some(last) => {
+            let w = &last.get_ref().when;
+            if !(w.all.is_empty() && w.any.is_empty() && w.none.is_empty()) {
+                p.at(
+                    last.span(),
+                    &format!("type {}", last.get_ref().code),
+                    "the last type must have no conditions, so every contact gets a decision",
+                );
+            }
+        }
     }
 
     let mut raises = Vec::new();

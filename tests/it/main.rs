@@ -1,6 +1,7 @@
 //! Integration tests: the real gRPC server on a loopback port, talking to a private
 //! `redis-server` that the harness starts on a free port, through the generated clients.
 
+mod cli;
 mod dispatch;
 mod harness;
 mod intake;

@@ -81,6 +81,12 @@ pub struct Engine {
     pub(super) qualifiers: Vec<QualifierRule>,
 }
 
+thread_local! {
+    /// Scratch buffers of `classify` (normalised text, phrases found), kept per thread so a
+    /// classification does not allocate them afresh.
+    static BUFFERS: std::cell::Cell<(Vec<u8>, Vec<Found>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+}
+
 /// Confidence given when only the catch-all type matched.
 const CATCH_ALL_CONFIDENCE: f32 = 0.35;
 
@@ -110,9 +116,8 @@ impl Engine {
             }
         });
 
-        let mut text = String::new();
+        let (mut text, mut found) = BUFFERS.with(|b| b.take());
         normalise(&contact.narrative, &mut text);
-        let mut found: Vec<Found> = Vec::new();
         self.scanner
             .scan(&text, &mut found, |hit| match hit.negated_by {
                 None => {
@@ -127,6 +132,8 @@ impl Engine {
                     self.scanner.phrase(neg)
                 )),
             });
+
+        BUFFERS.with(|b| b.set((text, found)));
 
         for (fact, cond) in &self.defines {
             if !facts.contains(*fact) && cond.holds(&facts) {

@@ -182,8 +182,9 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
     let mut seen: HashMap<String, String> = HashMap::new();
     let mut add_phrase =
         |p: &mut Problems, span: std::ops::Range<usize>, rule: &str, raw: &str, kind| {
-            let mut norm = String::new();
-            normalise(raw, &mut norm);
+            let mut bytes = Vec::new();
+            normalise(raw, &mut bytes);
+            let norm = String::from_utf8(bytes).unwrap_or_default();
             if norm.is_empty() || norm.contains('.') {
                 p.at(
                     span,

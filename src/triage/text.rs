@@ -2,8 +2,9 @@
 //!
 //! A narrative is normalised once (lower case, apostrophes dropped so "isn't" and "isnt" are one
 //! word, every other non-alphanumeric a space, clause punctuation kept as a `.` word), then one
-//! Aho-Corasick automaton finds every phrase of the rules file in a single pass. Phrases match
-//! whole words only. Then:
+//! Aho-Corasick automaton (daachorse's double array, compact enough to stay in cache with a
+//! couple of thousand phrases) finds every phrase of the rules file in a single pass. Phrases
+//! match whole words only. Then:
 //!
 //! - a cue inside an *ignore* phrase is a red herring ("bonfire night", "smoking weed"), and
 //!   one inside a longer *exclusive* cue is that cue only ("fire alarm" is not a fire);
@@ -13,7 +14,7 @@
 //!
 //! Linear in the text, no backtracking: there is no input that makes it slow.
 
-use aho_corasick::{AhoCorasick, AhoCorasickKind, MatchKind};
+use daachorse::DoubleArrayAhoCorasick;
 
 /// What a phrase of the automaton means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +51,7 @@ pub struct CueHit {
 
 /// The compiled phrase automaton.
 pub struct Scanner {
-    automaton: AhoCorasick,
+    automaton: DoubleArrayAhoCorasick<u32>,
     /// Kind of each phrase, by pattern index.
     kinds: Vec<PhraseKind>,
     /// The normalised text of each phrase, for reasons.
@@ -64,16 +65,13 @@ pub struct Scanner {
 impl Scanner {
     /// Builds the automaton. Phrases must already be normalised with [`normalise`].
     pub fn new(phrases: Vec<(String, PhraseKind)>, window: usize) -> Result<Scanner, String> {
-        let automaton = AhoCorasick::builder()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(phrases.iter().map(|(p, _)| p.as_bytes()))
-            .or_else(|_| {
-                AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
-                    .build(phrases.iter().map(|(p, _)| p.as_bytes()))
-            })
-            .map_err(|e| format!("cannot build phrase automaton: {e}"))?;
+        let automaton = DoubleArrayAhoCorasick::with_values(
+            phrases
+                .iter()
+                .enumerate()
+                .map(|(i, (p, _))| (p.as_bytes(), i as u32)),
+        )
+        .map_err(|e| format!("cannot build phrase automaton: {e}"))?;
         let longest_aux = phrases
             .iter()
             .filter(|(_, k)| {
@@ -101,9 +99,9 @@ impl Scanner {
     }
 
     /// Finds the cues in `text` (already normalised) and reports each with its fate.
-    pub fn scan(&self, text: &str, found: &mut Vec<Found>, mut cue: impl FnMut(CueHit)) {
+    pub fn scan(&self, text: &[u8], found: &mut Vec<Found>, mut cue: impl FnMut(CueHit)) {
         found.clear();
-        let bytes = text.as_bytes();
+        let bytes = text;
         for m in self.automaton.find_overlapping_iter(text) {
             let (s, e) = (m.start(), m.end());
             let word_start = s == 0 || bytes[s - 1] == b' ';
@@ -112,7 +110,7 @@ impl Scanner {
                 found.push(Found {
                     start: s,
                     end: e,
-                    phrase: m.pattern().as_usize(),
+                    phrase: m.value() as usize,
                 });
             }
         }
@@ -122,6 +120,10 @@ impl Scanner {
         // Masks (ignore phrases, exclusive cues) seen so far: the furthest end, and the earliest
         // start reaching it. A cue is masked by a strictly longer mask around it.
         let (mut mask_end, mut mask_start) = (0usize, usize::MAX);
+        // End of the latest negation seen: a cue further than a few words after it cannot be
+        // negated, so most cues skip the look-back.
+        let mut last_negation_end: Option<usize> = None;
+        let reach = 16 * (self.window + 1) + self.longest_aux;
         for (i, f) in found.iter().enumerate() {
             let kind = self.kinds[f.phrase];
             let masked = mask_start <= f.start
@@ -137,6 +139,9 @@ impl Scanner {
             {
                 (mask_end, mask_start) = (f.end, f.start);
             }
+            if kind == PhraseKind::Negation {
+                last_negation_end = Some(f.end);
+            }
             let PhraseKind::Cue { fact, .. } = kind else {
                 continue;
             };
@@ -145,19 +150,25 @@ impl Scanner {
             if masked {
                 continue;
             }
+            let negated_by = match last_negation_end {
+                Some(end) if end <= f.start && f.start - end <= reach => {
+                    self.negation_before(text, found, i)
+                }
+                _ => None,
+            };
             cue(CueHit {
                 fact,
                 phrase: f.phrase,
-                negated_by: self.negation_before(text, found, i),
+                negated_by,
             });
         }
     }
 
     /// The negation that governs the cue `found[i]`, if one does. Looks only at the few words
     /// before the cue, so a scan stays linear in the text.
-    fn negation_before(&self, text: &str, found: &[Found], i: usize) -> Option<usize> {
+    fn negation_before(&self, text: &[u8], found: &[Found], i: usize) -> Option<usize> {
         let cue = found[i];
-        let bytes = text.as_bytes();
+        let bytes = text;
         // The earliest byte a governing negation may end at: `window` words back, and never
         // before the start of the clause.
         let mut boundary = cue.start;
@@ -196,32 +207,87 @@ impl Scanner {
     }
 }
 
-/// Normalises text for matching into `out`: lower case; apostrophes dropped; letters and digits
-/// kept; sentence punctuation becomes a `.` word; anything else separates words; single spaces.
-pub fn normalise(text: &str, out: &mut String) {
-    out.clear();
-    out.reserve(text.len());
-    let mut pending_space = false;
-    for ch in text.chars() {
-        if ch.is_alphanumeric() {
-            if pending_space && !out.is_empty() {
-                out.push(' ');
-            }
-            pending_space = false;
-            if ch.is_ascii() {
-                out.push(ch.to_ascii_lowercase());
-            } else {
-                out.extend(ch.to_lowercase());
-            }
-        } else if matches!(ch, '\'' | '\u{2019}' | '\u{2018}' | '`') {
-            // "isn't" -> "isnt", "one's" -> "ones"
-        } else if matches!(ch, '.' | ',' | '!' | '?' | ';' | ':' | '\n') {
-            if !out.is_empty() && !out.ends_with(" .") {
-                out.push_str(" .");
-            }
-            pending_space = true;
+/// What the normaliser does with an ASCII byte.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Class {
+    Keep,
+    Drop,
+    Clause,
+    Space,
+}
+
+const fn ascii_classes() -> [Class; 128] {
+    let mut t = [Class::Space; 128];
+    let mut b = 0;
+    while b < 128 {
+        let c = b as u8;
+        t[b] = if c.is_ascii_alphanumeric() {
+            Class::Keep
+        } else if c == b'\'' || c == b'`' {
+            Class::Drop
+        } else if matches!(c, b'.' | b',' | b'!' | b'?' | b';' | b':' | b'\n') {
+            Class::Clause
         } else {
-            pending_space = true;
+            Class::Space
+        };
+        b += 1;
+    }
+    t
+}
+
+static ASCII: [Class; 128] = ascii_classes();
+
+/// Normalises text for matching into `out`: lower case; apostrophes dropped; letters and digits
+/// kept; clause punctuation becomes a `.` word; anything else separates words; single spaces.
+/// ASCII goes through a table; other characters take the Unicode path. The result is UTF-8.
+pub fn normalise(text: &str, out: &mut Vec<u8>) {
+    out.clear();
+    out.reserve(text.len() + 16);
+    let bytes = text.as_bytes();
+    let mut pending_space = false;
+    let mut last_clause = false;
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        let (class, ch, width) = if b < 128 {
+            (ASCII[b as usize], b as char, 1)
+        } else {
+            let ch = text[i..].chars().next().unwrap_or(' ');
+            let class = if ch.is_alphanumeric() {
+                Class::Keep
+            } else if matches!(ch, '\u{2019}' | '\u{2018}') {
+                Class::Drop
+            } else {
+                Class::Space
+            };
+            (class, ch, ch.len_utf8())
+        };
+        i += width;
+        match class {
+            Class::Keep => {
+                if pending_space && !out.is_empty() {
+                    out.push(b' ');
+                }
+                pending_space = false;
+                last_clause = false;
+                if width == 1 {
+                    out.push(b.to_ascii_lowercase());
+                } else {
+                    let mut buf = [0u8; 4];
+                    for l in ch.to_lowercase() {
+                        out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
+                    }
+                }
+            }
+            Class::Drop => {}
+            Class::Clause => {
+                if !out.is_empty() && !last_clause {
+                    out.extend_from_slice(b" .");
+                    last_clause = true;
+                }
+                pending_space = true;
+            }
+            Class::Space => pending_space = true,
         }
     }
 }
@@ -231,9 +297,9 @@ mod tests {
     use super::*;
 
     fn norm(s: &str) -> String {
-        let mut out = String::new();
+        let mut out = Vec::new();
         normalise(s, &mut out);
-        out
+        String::from_utf8(out).unwrap()
     }
 
     #[test]

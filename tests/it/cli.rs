@@ -46,7 +46,7 @@ fn triage_answers_each_line_in_order_and_names_the_bad_ones() {
     assert_eq!(lines[0]["agency"], "FIRE");
     assert_eq!(lines[0]["grade"], 1);
     assert_eq!(lines[0]["incident_type"], "F02");
-    assert!(lines[0]["reasons"].as_array().unwrap().len() >= 1);
+    assert!(!lines[0]["reasons"].as_array().unwrap().is_empty());
     assert_eq!(lines[1]["id"], "b");
     assert!(lines[1]["error"].as_str().unwrap().contains("SPOON"));
     assert_eq!(lines[2]["id"], 7);

@@ -352,3 +352,6 @@ impl Table {
 fn push_note(d: &mut Decision, n: Note) {
     let _ = d.notes.try_push(n);
 }
+
+#[cfg(test)]
+mod tests;

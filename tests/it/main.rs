@@ -1,9 +1,14 @@
 //! Integration tests: the real gRPC server on a loopback port, talking to a private
 //! `redis-server` that the harness starts on a free port, through the generated clients.
 
+mod alloc;
 mod cli;
 mod dispatch;
 mod harness;
 mod intake;
 mod operations;
 mod redis_failure;
+mod routing;
+
+#[global_allocator]
+static ALLOCATOR: alloc::Counting = alloc::Counting;

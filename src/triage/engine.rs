@@ -1,8 +1,6 @@
 //! The compiled triage engine and `classify`: facts from answers and narrative, then the first
 //! matching incident type, then grade raises and qualifiers, each with its reasons.
 
-use std::fmt::Write as _;
-
 use super::facts::{BuiltinIndex, FactSet};
 use super::text::{Found, Scanner, normalise};
 use crate::domain::{Agency, Contact, Grade, Referral, Triage};
@@ -149,12 +147,14 @@ impl Engine {
             .expect("the last type has no conditions; compile() checks it");
 
         let mut reasons = Vec::with_capacity(4 + notes.len());
-        reasons.push(format!(
-            "type {} ({}): {}",
-            rule.code,
-            rule.name,
-            self.describe(&rule.cond, &facts, &evidence)
-        ));
+        let mut first = String::with_capacity(200);
+        first.push_str("type ");
+        first.push_str(&rule.code);
+        first.push_str(" (");
+        first.push_str(&rule.name);
+        first.push_str("): ");
+        first.push_str(&self.describe(&rule.cond, &facts, &evidence));
+        reasons.push(first);
 
         let mut grade = rule.grade;
         for r in &self.raises {
@@ -206,7 +206,7 @@ impl Engine {
 
     /// "fire.flames [said "on fire"], building.dwelling [answer building]"
     fn describe(&self, cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> String {
-        let mut out = String::new();
+        let mut out = String::with_capacity(160);
         for f in cond.supporting(facts) {
             if !out.is_empty() {
                 out.push_str(", ");
@@ -231,10 +231,16 @@ impl Engine {
         out.push_str(&self.facts[f]);
         match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
             Some(Evidence::Answer(field)) => {
-                let _ = write!(out, " [answer {field}]");
+                out.push_str(" [answer ");
+                out.push_str(field);
+                out.push(']');
             }
+            // Phrases are normalised: lower-case letters, digits and single spaces, nothing to
+            // escape.
             Some(Evidence::Phrase(p)) => {
-                let _ = write!(out, " [said {:?}]", self.scanner.phrase(p));
+                out.push_str(" [said \"");
+                out.push_str(self.scanner.phrase(p));
+                out.push_str("\"]");
             }
             Some(Evidence::Derived) if depth < 3 => {
                 if let Some((_, cond)) = self.defines.iter().find(|(d, _)| *d == f) {

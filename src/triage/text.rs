@@ -104,8 +104,8 @@ impl Scanner {
         let bytes = text;
         for m in self.automaton.find_overlapping_iter(text) {
             let (s, e) = (m.start(), m.end());
-            let word_start = s == 0 || bytes[s - 1] == b' ';
-            let word_end = e == bytes.len() || bytes[e] == b' ';
+            let word_start = s == 0 || matches!(bytes[s - 1], b' ' | b'.');
+            let word_end = e == bytes.len() || matches!(bytes[e], b' ' | b'.');
             if word_start && word_end {
                 found.push(Found {
                     start: s,
@@ -207,89 +207,80 @@ impl Scanner {
     }
 }
 
-/// What the normaliser does with an ASCII byte.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Class {
-    Keep,
-    Drop,
-    Clause,
-    Space,
-}
-
-const fn ascii_classes() -> [Class; 128] {
-    let mut t = [Class::Space; 128];
+/// The normaliser's output for each ASCII byte: the lower-case letter or digit itself, `.` for
+/// clause punctuation, a space for any other separator, and 0 for a byte to drop (apostrophes).
+const fn ascii_map() -> [u8; 128] {
+    let mut t = [b' '; 128];
     let mut b = 0;
     while b < 128 {
         let c = b as u8;
         t[b] = if c.is_ascii_alphanumeric() {
-            Class::Keep
+            c.to_ascii_lowercase()
         } else if c == b'\'' || c == b'`' {
-            Class::Drop
+            0
         } else if matches!(c, b'.' | b',' | b'!' | b'?' | b';' | b':' | b'\n') {
-            Class::Clause
+            b'.'
         } else {
-            Class::Space
+            b' '
         };
         b += 1;
     }
     t
 }
 
-static ASCII: [Class; 128] = ascii_classes();
+static ASCII: [u8; 128] = ascii_map();
 
 /// Normalises text for matching into `out`: lower case; apostrophes dropped; letters and digits
-/// kept; clause punctuation becomes a `.` word; anything else separates words; single spaces.
-/// ASCII goes through a table; other characters take the Unicode path. The result is UTF-8.
+/// kept; clause punctuation becomes one `.`; any other run of separators one space. For example
+/// `"No-one's TRAPPED!! Isn't it?"` becomes `"no ones trapped.isnt it"`. One table lookup per
+/// ASCII byte; other characters take the Unicode path. The result is UTF-8.
 pub fn normalise(text: &str, out: &mut Vec<u8>) {
     out.clear();
     out.reserve(text.len() + 16);
     let bytes = text.as_bytes();
-    let mut pending_space = false;
-    let mut last_clause = false;
+    // The separator owed before the next word: 0 none, b' ' a space, b'.' a clause break.
+    let mut owed = 0u8;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let (class, ch, width) = if b < 128 {
-            (ASCII[b as usize], b as char, 1)
+        let m = if b < 128 {
+            i += 1;
+            ASCII[b as usize]
         } else {
             let ch = text[i..].chars().next().unwrap_or(' ');
-            let class = if ch.is_alphanumeric() {
-                Class::Keep
+            i += ch.len_utf8();
+            if ch.is_alphanumeric() {
+                separate(out, &mut owed);
+                let mut buf = [0u8; 4];
+                for l in ch.to_lowercase() {
+                    out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
+                }
+                continue;
             } else if matches!(ch, '\u{2019}' | '\u{2018}') {
-                Class::Drop
+                0
             } else {
-                Class::Space
-            };
-            (class, ch, ch.len_utf8())
+                b' '
+            }
         };
-        i += width;
-        match class {
-            Class::Keep => {
-                if pending_space && !out.is_empty() {
-                    out.push(b' ');
-                }
-                pending_space = false;
-                last_clause = false;
-                if width == 1 {
-                    out.push(b.to_ascii_lowercase());
-                } else {
-                    let mut buf = [0u8; 4];
-                    for l in ch.to_lowercase() {
-                        out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
-                    }
-                }
+        match m {
+            0 => {}
+            b' ' => owed = owed.max(b' '),
+            b'.' => owed = b'.',
+            letter => {
+                separate(out, &mut owed);
+                out.push(letter);
             }
-            Class::Drop => {}
-            Class::Clause => {
-                if !out.is_empty() && !last_clause {
-                    out.extend_from_slice(b" .");
-                    last_clause = true;
-                }
-                pending_space = true;
-            }
-            Class::Space => pending_space = true,
         }
     }
+}
+
+/// Writes the separator owed before a word, if any (none before the first word).
+#[inline]
+fn separate(out: &mut Vec<u8>, owed: &mut u8) {
+    if *owed != 0 && !out.is_empty() {
+        out.push(*owed);
+    }
+    *owed = 0;
 }
 
 #[cfg(test)]
@@ -306,9 +297,12 @@ mod tests {
     fn normalising_folds_case_apostrophes_and_punctuation() {
         assert_eq!(
             norm("No-one's TRAPPED!! Isn't it?"),
-            "no ones trapped . isnt it ."
+            "no ones trapped.isnt it"
         );
-        assert_eq!(norm("  smoke,cumin   out "), "smoke . cumin out");
+        assert_eq!(norm("  smoke,cumin   out "), "smoke.cumin out");
+        assert_eq!(norm("Fire , HELP"), "fire.help");
+        assert_eq!(norm("Ça brûle — vite"), "ça brûle vite");
+        assert_eq!(norm("...!"), "");
         assert_eq!(norm(""), "");
     }
 }

@@ -9,7 +9,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::domain::{
-    Contact, DeskStats, Incident, IncidentBody, Lease, QueueEntry, Route, Triage, Violations,
+    Contact, DeskEvent, DeskStats, Grade, Incident, IncidentBody, Lease, Outcome, QueueEntry,
+    Route, Triage, Violations,
 };
 use crate::error::{Error, Result};
 use crate::routing::{Load, Table};
@@ -91,11 +92,21 @@ impl App {
         };
         match self.store.submit(&contact, &body).await {
             Ok(s) => {
-                if s.replayed {
-                    telemetry::contact_received(contact.channel, "replayed");
-                } else {
-                    telemetry::contact_received(contact.channel, "new_incident");
-                    telemetry::triage_decided(&body.triage, took);
+                match s.outcome {
+                    Outcome::Replayed => telemetry::contact_received(contact.channel, "replayed"),
+                    Outcome::Linked => {
+                        telemetry::contact_received(contact.channel, "linked");
+                        telemetry::triage_decided(&body.triage, took);
+                        telemetry::repeat_linked(&body.triage);
+                    }
+                    Outcome::New if body.triage.referral.is_some() => {
+                        telemetry::contact_received(contact.channel, "referral");
+                        telemetry::triage_decided(&body.triage, took);
+                    }
+                    Outcome::New => {
+                        telemetry::contact_received(contact.channel, "new_incident");
+                        telemetry::triage_decided(&body.triage, took);
+                    }
                 }
                 tracing::info!(
                     reference = %s.incident.reference,
@@ -103,7 +114,7 @@ impl App {
                     grade = s.incident.triage.grade.number(),
                     incident_type = %s.incident.triage.incident_type,
                     desks = %s.incident.route.desks.join(","),
-                    replayed = s.replayed,
+                    outcome = ?s.outcome,
                     "contact recorded"
                 );
                 Ok(s)
@@ -133,6 +144,120 @@ impl App {
     ) -> Result<Option<(Lease, Incident)>> {
         self.check_desk(desk)?;
         check_dispatcher(dispatcher)?;
+        let lease = self.lease_length(lease_seconds)?;
+        let r = self.store.claim_next(desk, dispatcher, lease).await;
+        telemetry::dispatch_action("claim", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    /// Leases one specific queued incident; exactly one of concurrent claims wins.
+    pub async fn claim(
+        &self,
+        reference: &str,
+        desk: &str,
+        dispatcher: &str,
+        lease_seconds: u32,
+    ) -> Result<(Lease, Incident)> {
+        check_reference(reference)?;
+        self.check_desk(desk)?;
+        check_dispatcher(dispatcher)?;
+        let lease = self.lease_length(lease_seconds)?;
+        let r = self.store.claim(reference, desk, dispatcher, lease).await;
+        telemetry::dispatch_action("claim", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn renew(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        lease_seconds: u32,
+    ) -> Result<Lease> {
+        check_reference(reference)?;
+        self.check_desk(desk)?;
+        check_token(token)?;
+        let lease = self.lease_length(lease_seconds)?;
+        let r = self.store.renew(reference, desk, token, lease).await;
+        telemetry::dispatch_action("renew", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn transfer(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        to: &str,
+        reason: &str,
+    ) -> Result<Incident> {
+        check_reference(reference)?;
+        self.check_desk(desk)?;
+        check_token(token)?;
+        if to.is_empty() {
+            return Err(Violations::one("to_desk", "is required").into());
+        }
+        self.check_desk(to)?;
+        if to == desk {
+            return Err(Violations::one("to_desk", "is the desk the task is on").into());
+        }
+        check_text("reason", reason)?;
+        let r = self
+            .store
+            .transfer(reference, desk, token, to, reason)
+            .await;
+        telemetry::dispatch_action("transfer", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    pub async fn regrade(
+        &self,
+        reference: &str,
+        grade: Grade,
+        by: &str,
+        reason: &str,
+    ) -> Result<Incident> {
+        check_reference(reference)?;
+        if grade == Grade::Unspecified {
+            return Err(Violations::one("grade", "is required: 1 to 4").into());
+        }
+        check_dispatcher(by)
+            .map_err(|_| Error::from(Violations::one("by", "is required: who is regrading")))?;
+        if reason.trim().is_empty() {
+            return Err(Violations::one("reason", "is required: regrades are audited").into());
+        }
+        check_text("reason", reason)?;
+        let r = self.store.regrade(reference, grade, by, reason).await;
+        telemetry::dispatch_action("regrade", outcome(&r));
+        r.inspect_err(telemetry::redis_error)
+    }
+
+    /// A desk's events from after `after_id`, as they happen.
+    pub async fn watch(
+        &self,
+        desk: &str,
+        after_id: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<DeskEvent>>> {
+        self.check_desk(desk)?;
+        let valid = after_id.is_empty()
+            || after_id == "$"
+            || after_id
+                .split('-')
+                .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        if !valid || after_id.split('-').count() > 2 {
+            return Err(Violations::one(
+                "after_id",
+                "must be an event id such as 1763798400000-0, or empty",
+            )
+            .into());
+        }
+        self.store
+            .watch(desk, after_id)
+            .await
+            .inspect_err(telemetry::redis_error)
+    }
+
+    fn lease_length(&self, lease_seconds: u32) -> Result<Duration> {
         let lease = match lease_seconds {
             0 => self.lease.default,
             s => Duration::from_secs(u64::from(s)),
@@ -144,9 +269,7 @@ impl App {
             )
             .into());
         }
-        let r = self.store.claim_next(desk, dispatcher, lease).await;
-        telemetry::dispatch_action("claim", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        Ok(lease)
     }
 
     pub async fn complete(
@@ -159,9 +282,7 @@ impl App {
         check_reference(reference)?;
         self.check_desk(desk)?;
         check_token(token)?;
-        if outcome_text.len() > 1024 {
-            return Err(Violations::one("outcome", "is longer than 1024 bytes").into());
-        }
+        check_text("outcome", outcome_text)?;
         let r = self
             .store
             .complete(reference, desk, token, outcome_text)
@@ -180,9 +301,7 @@ impl App {
         check_reference(reference)?;
         self.check_desk(desk)?;
         check_token(token)?;
-        if reason.len() > 1024 {
-            return Err(Violations::one("reason", "is longer than 1024 bytes").into());
-        }
+        check_text("reason", reason)?;
         let r = self.store.release(reference, desk, token, reason).await;
         telemetry::dispatch_action("release", outcome(&r));
         r.inspect_err(telemetry::redis_error)
@@ -265,11 +384,37 @@ impl App {
             if let Err(e) = self.refresh_load().await {
                 tracing::warn!(error = %e, "cannot refresh desk load");
             }
-            match self.store.reap_expired_leases(100).await {
-                Ok(n) => telemetry::leases_expired(n),
-                Err(e) => tracing::warn!(error = %e, "cannot requeue expired leases"),
+            if let Err(e) = self.sweep().await {
+                tracing::warn!(error = %e, "cannot sweep leases and deadlines");
             }
         }
+    }
+
+    /// One sweep: requeue expired leases, escalate tasks past their queue-wait target. Safe in
+    /// every replica at once: each lease and deadline is acted on by one script run.
+    pub async fn sweep(&self) -> Result<()> {
+        let table = self.table.load();
+        let supervisor = table.desk(table.supervisor()).id.clone();
+        let n = self.store.reap_expired_leases(100, &supervisor).await?;
+        telemetry::leases_expired(n);
+        let actions = self
+            .store
+            .escalate_due(
+                100,
+                |d| table.overflow_of(d).map(str::to_owned),
+                &supervisor,
+            )
+            .await?;
+        for a in &actions {
+            telemetry::escalated(a);
+        }
+        if !actions.is_empty() {
+            tracing::warn!(
+                escalated = actions.len(),
+                "desk tasks passed their queue-wait target"
+            );
+        }
+        Ok(())
     }
 
     fn check_desk(&self, desk: &str) -> Result<()> {
@@ -300,6 +445,7 @@ fn outcome<T>(r: &Result<T>) -> &'static str {
         Ok(_) => "ok",
         Err(Error::StaleLease(_)) => "stale",
         Err(Error::NotFound(_)) => "not_found",
+        Err(Error::Conflict(_)) => "conflict",
         Err(_) => "error",
     }
 }
@@ -325,6 +471,13 @@ fn check_dispatcher(dispatcher: &str) -> Result<()> {
         return Err(
             Violations::one("dispatcher", "is required: 1-64 characters, no '|' or ','").into(),
         );
+    }
+    Ok(())
+}
+
+fn check_text(field: &str, text: &str) -> Result<()> {
+    if text.len() > 1024 {
+        return Err(Violations::one(field, "is longer than 1024 bytes").into());
     }
     Ok(())
 }

@@ -13,6 +13,10 @@ pub enum Error {
     /// A lease token that is no longer current: someone else holds the task, or it was requeued.
     #[error("{0}")]
     StaleLease(String),
+    /// The request conflicts with the incident's state: for example a claim on a task someone
+    /// else already holds.
+    #[error("{0}")]
+    Conflict(String),
     /// Redis could not be reached or did not answer in time; nothing was half-written, and a
     /// retry of the same request is safe.
     #[error("redis unavailable: {0}")]

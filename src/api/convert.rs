@@ -317,6 +317,16 @@ pub fn queue_entry(e: &d::QueueEntry) -> p::QueueEntry {
     }
 }
 
+pub fn desk_event(e: &d::DeskEvent) -> p::DeskEvent {
+    p::DeskEvent {
+        id: e.id.clone(),
+        kind: e.kind.clone(),
+        reference: e.reference.clone(),
+        at_ms: e.at_ms,
+        details: e.details.iter().cloned().collect(),
+    }
+}
+
 pub fn desk_stats(s: &d::DeskStats) -> p::DeskStats {
     p::DeskStats {
         desk: s.desk.clone(),

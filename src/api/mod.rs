@@ -7,12 +7,13 @@ mod status;
 use std::sync::Arc;
 use std::time::Instant;
 
+use tokio_stream::StreamExt;
 use tonic::{Request, Response, Status};
 
 pub use convert::contact_to_proto;
 
 use crate::app::App;
-use crate::domain::public_message;
+use crate::domain::{Grade, Outcome, public_message};
 use crate::proto as p;
 use crate::telemetry;
 
@@ -41,7 +42,8 @@ impl p::intake_server::Intake for IntakeService {
         Ok(Response::new(p::SubmitContactResponse {
             public_message: public_message(&i.triage, Some(&i.reference)),
             incident: Some(convert::incident(i)),
-            replayed: submitted.replayed,
+            replayed: submitted.outcome == Outcome::Replayed,
+            linked: submitted.outcome == Outcome::Linked,
         }))
     }
 
@@ -96,6 +98,90 @@ impl p::dispatch_server::Dispatch for DispatchService {
                 }
             }
         }))
+    }
+
+    #[tracing::instrument(name = "Claim", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
+    async fn claim(
+        &self,
+        req: Request<p::ClaimRequest>,
+    ) -> Result<Response<p::ClaimResponse>, Status> {
+        let r = req.into_inner();
+        let (lease, incident) = self
+            .0
+            .claim(&r.reference, &r.desk, &r.dispatcher, r.lease_seconds)
+            .await?;
+        Ok(Response::new(p::ClaimResponse {
+            lease: Some(convert::lease(&lease)),
+            incident: Some(convert::incident(&incident)),
+        }))
+    }
+
+    #[tracing::instrument(name = "RenewLease", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
+    async fn renew_lease(
+        &self,
+        req: Request<p::RenewLeaseRequest>,
+    ) -> Result<Response<p::RenewLeaseResponse>, Status> {
+        let r = req.into_inner();
+        let lease = self
+            .0
+            .renew(&r.reference, &r.desk, r.token, r.lease_seconds)
+            .await?;
+        Ok(Response::new(p::RenewLeaseResponse {
+            lease: Some(convert::lease(&lease)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Transfer", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk, to = %req.get_ref().to_desk))]
+    async fn transfer(
+        &self,
+        req: Request<p::TransferRequest>,
+    ) -> Result<Response<p::TransferResponse>, Status> {
+        let r = req.into_inner();
+        let i = self
+            .0
+            .transfer(&r.reference, &r.desk, r.token, &r.to_desk, &r.reason)
+            .await?;
+        Ok(Response::new(p::TransferResponse {
+            incident: Some(convert::incident(&i)),
+        }))
+    }
+
+    #[tracing::instrument(name = "Regrade", skip_all, fields(reference = %req.get_ref().reference, grade = req.get_ref().grade))]
+    async fn regrade(
+        &self,
+        req: Request<p::RegradeRequest>,
+    ) -> Result<Response<p::RegradeResponse>, Status> {
+        let r = req.into_inner();
+        let grade = Grade::from_code(r.grade)
+            .filter(|g| *g != Grade::Unspecified)
+            .ok_or_else(|| {
+                crate::domain::Violations::one(
+                    "grade",
+                    format!("unknown grade {}; expected 1 to 4", r.grade),
+                )
+            })?;
+        let i = self
+            .0
+            .regrade(&r.reference, grade, &r.by, &r.reason)
+            .await?;
+        Ok(Response::new(p::RegradeResponse {
+            incident: Some(convert::incident(&i)),
+        }))
+    }
+
+    type WatchDeskStream =
+        std::pin::Pin<Box<dyn tokio_stream::Stream<Item = Result<p::DeskEvent, Status>> + Send>>;
+
+    #[tracing::instrument(name = "WatchDesk", skip_all, fields(desk = %req.get_ref().desk))]
+    async fn watch_desk(
+        &self,
+        req: Request<p::WatchDeskRequest>,
+    ) -> Result<Response<Self::WatchDeskStream>, Status> {
+        let r = req.into_inner();
+        let events = self.0.watch(&r.desk, &r.after_id).await?;
+        let stream = tokio_stream::wrappers::ReceiverStream::new(events)
+            .map(|e| e.map(|e| convert::desk_event(&e)).map_err(Status::from));
+        Ok(Response::new(Box::pin(stream)))
     }
 
     #[tracing::instrument(name = "Complete", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]

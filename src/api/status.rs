@@ -20,7 +20,7 @@ impl From<Error> for Status {
                 )
             }
             Error::NotFound(m) => Status::not_found(m),
-            Error::StaleLease(m) => Status::failed_precondition(m),
+            Error::StaleLease(m) | Error::Conflict(m) => Status::failed_precondition(m),
             Error::Unavailable(m) => Status::unavailable(format!(
                 "redis unavailable, nothing was written; retrying with the same contact_id is safe ({m})"
             )),

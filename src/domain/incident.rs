@@ -99,3 +99,25 @@ pub struct IncidentBody {
     pub location: Location,
     pub caller: Caller,
 }
+
+/// Something that happened on a desk, from its event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeskEvent {
+    /// Stream id, for resuming.
+    pub id: String,
+    pub kind: String,
+    pub reference: String,
+    pub at_ms: i64,
+    pub details: Vec<(String, String)>,
+}
+
+/// What became of a submitted contact.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// A new incident was opened and queued.
+    New,
+    /// The contact id had been submitted before; nothing was written.
+    Replayed,
+    /// The contact repeats an open incident and was recorded on it.
+    Linked,
+}

@@ -144,6 +144,12 @@ impl Table {
         self.supervisor
     }
 
+    /// The overflow desk of the desk with this id, if it has one.
+    pub fn overflow_of(&self, desk: &str) -> Option<&str> {
+        let id = self.desk_id(desk)?;
+        self.desk(id).overflow.map(|o| self.desk(o).id.as_str())
+    }
+
     /// Decides the desks for a triaged incident. Pure and allocation-free.
     pub fn route(&self, triage: &Triage, location: &Location, load: &Load) -> Decision {
         let mut d = Decision {

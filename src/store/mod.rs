@@ -14,8 +14,8 @@ use redis::{AsyncCommands, Value};
 pub use managed::{ManagedRedis, Supervise};
 
 use crate::domain::{
-    Agency, Contact, DeskStats, DeskTask, Grade, Incident, IncidentBody, IncidentState, Lease,
-    QueueEntry,
+    Agency, Contact, DeskEvent, DeskStats, DeskTask, Grade, Incident, IncidentBody, IncidentState,
+    Lease, Outcome, QueueEntry,
 };
 use crate::error::{Error, Result};
 use scripts::Scripts;
@@ -37,6 +37,11 @@ pub struct StoreConfig {
     pub event_cap: u32,
     /// Approximate cap of the audit stream.
     pub audit_cap: u32,
+    /// Repeat-call linking: how near (metres) and how recent a contact of the same family must be.
+    pub link_radius_m: u32,
+    pub link_window: Duration,
+    /// A task whose lease expires this many times goes to the supervisor.
+    pub max_lease_expiries: u32,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +59,9 @@ impl Default for StoreConfig {
             ],
             event_cap: 10_000,
             audit_cap: 100_000,
+            link_radius_m: 250,
+            link_window: Duration::from_secs(30 * 60),
+            max_lease_expiries: 3,
         }
     }
 }
@@ -62,13 +70,13 @@ impl Default for StoreConfig {
 #[derive(Clone, Debug)]
 pub struct Submitted {
     pub incident: Incident,
-    /// True when the contact id had been seen before: nothing was written.
-    pub replayed: bool,
+    pub outcome: Outcome,
 }
 
 /// Handle to the centre's state in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
+    client: redis::Client,
     conn: ConnectionManager,
     prefix: String,
     config: std::sync::Arc<StoreConfig>,
@@ -80,6 +88,7 @@ impl From<redis::RedisError> for Error {
         match e.code() {
             Some("BL_NOT_FOUND") => Error::NotFound(e.detail().unwrap_or("not found").to_owned()),
             Some("BL_STALE") => Error::StaleLease(e.detail().unwrap_or("stale lease").to_owned()),
+            Some("BL_CONFLICT") => Error::Conflict(e.detail().unwrap_or("conflict").to_owned()),
             _ if e.is_io_error()
                 || e.is_timeout()
                 || e.is_connection_dropped()
@@ -111,8 +120,9 @@ impl Store {
             .set_response_timeout(Some(Duration::from_millis(2000)))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_with_config(client, manager).await?;
+        let conn = ConnectionManager::new_with_config(client.clone(), manager).await?;
         Ok(Store {
+            client,
             conn,
             prefix: format!("bl:{{{}}}:", config.centre),
             config: std::sync::Arc::new(config),
@@ -151,12 +161,32 @@ impl Store {
         Ok(())
     }
 
-    /// Records a contact as a new incident queued on `desks`, atomically, or returns the incident
-    /// this contact id created before.
+    /// Records a contact: a new incident queued on its route's desks, or a link to the open
+    /// incident it repeats, or (for a contact id seen before) the original answer. Atomic.
     pub async fn submit(&self, contact: &Contact, decision: &IncidentBody) -> Result<Submitted> {
         let json = serde_json::to_string(decision).map_err(|e| Error::Internal(e.to_string()))?;
         let grade = decision.triage.grade;
-        let target = self.config.queue_wait_targets[grade.index()];
+        let family = match decision.triage.lead_agency {
+            Agency::Police => "POLICE",
+            Agency::Fire => "FIRE",
+            _ => "",
+        };
+        let coord = |v: Option<f64>| v.map(|x| format!("{x:.6}")).unwrap_or_default();
+        let (lat, lon) = match (contact.location.lat, contact.location.lon) {
+            (Some(_), Some(_)) => (coord(contact.location.lat), coord(contact.location.lon)),
+            _ => (String::new(), String::new()),
+        };
+        let phone: String = contact
+            .caller
+            .phone
+            .chars()
+            .filter(char::is_ascii_digit)
+            .collect();
+        let phone = if phone.len() >= 6 {
+            phone
+        } else {
+            String::new()
+        };
         let mut c = self.conn.clone();
         let reply: Value = self
             .scripts
@@ -173,16 +203,36 @@ impl Store {
             .arg(&decision.triage.incident_type)
             .arg(&contact.contact_id)
             .arg(decision.route.desks.join(","))
-            .arg(target.as_millis() as u64)
+            .arg(self.targets())
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
             .arg(contact.channel.as_str())
+            .arg(family)
+            .arg(lat)
+            .arg(lon)
+            .arg(self.config.link_radius_m)
+            .arg(self.config.link_window.as_millis().max(1) as u64)
+            .arg(phone)
             .invoke_async(&mut c)
             .await?;
         let mut parts = array(reply)?.into_iter();
-        let replayed = int(parts.next())? == 1;
+        let outcome = match int(parts.next())? {
+            0 => Outcome::New,
+            1 => Outcome::Replayed,
+            _ => Outcome::Linked,
+        };
         let incident = parse_incident(hash(parts.next())?)?;
-        Ok(Submitted { incident, replayed })
+        Ok(Submitted { incident, outcome })
+    }
+
+    /// Queue-wait targets of grades 1-4 in ms, as the scripts take them.
+    fn targets(&self) -> String {
+        self.config
+            .queue_wait_targets
+            .iter()
+            .map(|t| t.as_millis().max(1).to_string())
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     /// The incident with this reference.
@@ -210,10 +260,6 @@ impl Store {
             .scripts
             .claim_next
             .key(self.key(&format!("q:{desk}")))
-            .key(self.key(&format!("qt:{desk}")))
-            .key(self.key("leases"))
-            .key(self.key("fence"))
-            .key(self.key("deadlines"))
             .arg(&self.prefix)
             .arg(desk)
             .arg(dispatcher)
@@ -226,18 +272,233 @@ impl Store {
         if parts.is_empty() {
             return Ok(None);
         }
-        let mut parts = parts.into_iter();
-        let token = int(parts.next())? as u64;
-        let expires_at_ms = int(parts.next())?;
-        let incident = parse_incident(hash(parts.next())?)?;
-        let lease = Lease {
-            reference: incident.reference.clone(),
+        leased(parts, desk, dispatcher).map(Some)
+    }
+
+    /// Leases one specific queued incident; of concurrent claims exactly one wins, the others
+    /// get `Conflict`.
+    pub async fn claim(
+        &self,
+        reference: &str,
+        desk: &str,
+        dispatcher: &str,
+        lease: Duration,
+    ) -> Result<(Lease, Incident)> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .claim
+            .key(self.key(&format!("q:{desk}")))
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(desk)
+            .arg(dispatcher)
+            .arg(lease.as_millis() as u64)
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        leased(array(reply)?, desk, dispatcher)
+    }
+
+    /// Extends a current lease.
+    pub async fn renew(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        lease: Duration,
+    ) -> Result<Lease> {
+        let mut c = self.conn.clone();
+        let (expires_at_ms, dispatcher): (i64, String) = self
+            .scripts
+            .renew
+            .key(self.key("leases"))
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(desk)
+            .arg(token)
+            .arg(lease.as_millis() as u64)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        Ok(Lease {
+            reference: reference.to_owned(),
             desk: desk.to_owned(),
-            dispatcher: dispatcher.to_owned(),
+            dispatcher,
             token,
             expires_at_ms,
+        })
+    }
+
+    /// Moves a desk task held under lease `token` to another desk, keeping its place.
+    pub async fn transfer(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        to: &str,
+        reason: &str,
+    ) -> Result<Incident> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .transfer
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(desk)
+            .arg(token)
+            .arg(to)
+            .arg(reason)
+            .arg(self.targets())
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        parse_incident(hash(Some(reply))?)
+    }
+
+    /// Changes an incident's grade, audited.
+    pub async fn regrade(
+        &self,
+        reference: &str,
+        grade: Grade,
+        who: &str,
+        reason: &str,
+    ) -> Result<Incident> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .regrade
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(grade.number())
+            .arg(who)
+            .arg(reason)
+            .arg(self.targets())
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .invoke_async(&mut c)
+            .await?;
+        parse_incident(hash(Some(reply))?)
+    }
+
+    /// Escalates desk tasks whose queue-wait deadline has passed, at most `batch`; returns the
+    /// actions taken. `overflow_of` names a desk's overflow desk.
+    pub async fn escalate_due(
+        &self,
+        batch: u32,
+        overflow_of: impl Fn(&str) -> Option<String>,
+        supervisor: &str,
+    ) -> Result<Vec<String>> {
+        let mut c = self.conn.clone();
+        let time: Vec<i64> = redis::cmd("TIME").query_async(&mut c).await?;
+        let now =
+            time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.key("deadlines"))
+            .arg("-inf")
+            .arg(now)
+            .arg("LIMIT")
+            .arg(0)
+            .arg(batch)
+            .query_async(&mut c)
+            .await?;
+        let mut actions = Vec::new();
+        for member in due {
+            let desk = member.rsplit('|').next().unwrap_or_default();
+            let action: String = self
+                .scripts
+                .escalate
+                .key(self.key("deadlines"))
+                .arg(&self.prefix)
+                .arg(&member)
+                .arg(overflow_of(desk).unwrap_or_default())
+                .arg(supervisor)
+                .arg(self.targets())
+                .arg(self.config.event_cap)
+                .arg(self.config.audit_cap)
+                .invoke_async(&mut c)
+                .await?;
+            if !action.is_empty() {
+                actions.push(action);
+            }
+        }
+        Ok(actions)
+    }
+
+    /// Follows a desk's events from after `after_id` ("$" for new ones only, "0" for all kept),
+    /// on a connection of its own, until the receiver is dropped.
+    pub async fn watch(
+        &self,
+        desk: &str,
+        after_id: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<DeskEvent>>> {
+        let config = redis::AsyncConnectionConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(1)))
+            .set_response_timeout(Some(Duration::from_secs(10)));
+        let mut conn = self
+            .client
+            .get_multiplexed_async_connection_with_config(&config)
+            .await?;
+        let key = self.key(&format!("ev:{desk}"));
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        let mut last = if after_id.is_empty() {
+            "$".to_owned()
+        } else {
+            after_id.to_owned()
         };
-        Ok(Some((lease, incident)))
+        tokio::spawn(async move {
+            loop {
+                let opts = redis::streams::StreamReadOptions::default()
+                    .block(5000)
+                    .count(100);
+                let reply: redis::RedisResult<Option<redis::streams::StreamReadReply>> =
+                    conn.xread_options(&[&key], &[&last], &opts).await;
+                let events = match reply {
+                    Ok(r) => r.map(|r| r.keys).unwrap_or_default(),
+                    Err(e) => {
+                        let _ = tx.send(Err(e.into())).await;
+                        return;
+                    }
+                };
+                if events.is_empty() && tx.is_closed() {
+                    return;
+                }
+                for id in events.into_iter().flat_map(|k| k.ids) {
+                    last = id.id.clone();
+                    let at_ms = id
+                        .id
+                        .split('-')
+                        .next()
+                        .and_then(|t| t.parse().ok())
+                        .unwrap_or(0);
+                    let mut kind = String::new();
+                    let mut reference = String::new();
+                    let mut details = Vec::new();
+                    for (k, v) in id.map {
+                        let v: String = redis::from_redis_value(v).unwrap_or_default();
+                        match k.as_str() {
+                            "kind" => kind = v,
+                            "ref" => reference = v,
+                            _ => details.push((k, v)),
+                        }
+                    }
+                    details.sort();
+                    let event = DeskEvent {
+                        id: id.id,
+                        kind,
+                        reference,
+                        at_ms,
+                        details,
+                    };
+                    if tx.send(Ok(event)).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+        Ok(rx)
     }
 
     /// Finishes a desk task held under lease `token`.
@@ -291,8 +552,9 @@ impl Store {
         Ok(())
     }
 
-    /// Returns expired leases to their queues; returns how many. Safe to run anywhere, any time.
-    pub async fn reap_expired_leases(&self, batch: u32) -> Result<u64> {
+    /// Returns expired leases to their queues (or, after too many expiries, to `supervisor`);
+    /// returns how many. Safe to run anywhere, any time.
+    pub async fn reap_expired_leases(&self, batch: u32, supervisor: &str) -> Result<u64> {
         let mut c = self.conn.clone();
         let n: u64 = self
             .scripts
@@ -300,6 +562,9 @@ impl Store {
             .key(self.key("leases"))
             .arg(&self.prefix)
             .arg(batch)
+            .arg(self.config.max_lease_expiries.max(1))
+            .arg(supervisor)
+            .arg(self.targets())
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
             .invoke_async(&mut c)
@@ -442,6 +707,22 @@ fn hash(v: Option<Value>) -> Result<HashMap<String, String>> {
     )?)
 }
 
+/// A lease script's reply: {token, expires ms, HGETALL of the incident}.
+fn leased(parts: Vec<Value>, desk: &str, dispatcher: &str) -> Result<(Lease, Incident)> {
+    let mut parts = parts.into_iter();
+    let token = int(parts.next())? as u64;
+    let expires_at_ms = int(parts.next())?;
+    let incident = parse_incident(hash(parts.next())?)?;
+    let lease = Lease {
+        reference: incident.reference.clone(),
+        desk: desk.to_owned(),
+        dispatcher: dispatcher.to_owned(),
+        token,
+        expires_at_ms,
+    };
+    Ok((lease, incident))
+}
+
 fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
     let get = |k: &str| {
         f.get(k)
@@ -468,9 +749,18 @@ fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
             }
         })
         .collect();
+    let mut triage = decision.triage;
+    // The grade in force: regrades and more urgent repeat calls change it after triage.
+    if let Some(g) = f
+        .get("grade")
+        .and_then(|g| g.parse().ok())
+        .and_then(Grade::from_number)
+    {
+        triage.grade = g;
+    }
     Ok(Incident {
         reference: get("ref")?.clone(),
-        triage: decision.triage,
+        triage,
         route: decision.route,
         channel: decision.channel,
         location: decision.location,

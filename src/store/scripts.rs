@@ -13,6 +13,11 @@ fn script(body: &str) -> Script {
 pub struct Scripts {
     pub submit: Script,
     pub claim_next: Script,
+    pub claim: Script,
+    pub renew: Script,
+    pub transfer: Script,
+    pub regrade: Script,
+    pub escalate: Script,
     pub complete: Script,
     pub release: Script,
     pub reap: Script,
@@ -25,6 +30,11 @@ impl Scripts {
         Scripts {
             submit: script(include_str!("scripts/submit.lua")),
             claim_next: script(include_str!("scripts/claim_next.lua")),
+            claim: script(include_str!("scripts/claim.lua")),
+            renew: script(include_str!("scripts/renew.lua")),
+            transfer: script(include_str!("scripts/transfer.lua")),
+            regrade: script(include_str!("scripts/regrade.lua")),
+            escalate: script(include_str!("scripts/escalate.lua")),
             complete: script(include_str!("scripts/complete.lua")),
             release: script(include_str!("scripts/release.lua")),
             reap: script(include_str!("scripts/reap.lua")),

@@ -23,6 +23,8 @@ pub const QUEUE_OLDEST_WAIT: &str = "bluelight_queue_oldest_wait_seconds";
 pub const DESK_OPEN: &str = "bluelight_desk_open";
 pub const DISPATCH_ACTIONS: &str = "bluelight_dispatch_actions_total";
 pub const LEASES_EXPIRED: &str = "bluelight_leases_expired_total";
+pub const ESCALATIONS: &str = "bluelight_escalations_total";
+pub const REPEAT_LINKS: &str = "bluelight_repeat_links_total";
 pub const REDIS_ERRORS: &str = "bluelight_redis_errors_total";
 pub const CONFIG_RELOADS: &str = "bluelight_config_reloads_total";
 
@@ -53,7 +55,7 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         CONTACTS_RECEIVED,
-        "Contacts received, by channel and outcome (new_incident, replayed, rejected, unavailable)."
+        "Contacts received, by channel and outcome (new_incident, linked, replayed, referral, rejected, unavailable)."
     );
     describe_counter!(
         TRIAGE_DECISIONS,
@@ -152,6 +154,22 @@ pub fn submit_finished(took: Duration) {
 
 pub fn dispatch_action(action: &'static str, result: &'static str) {
     counter!(DISPATCH_ACTIONS, "action" => action, "result" => result).increment(1);
+}
+
+/// A desk task passed its queue-wait target and was escalated.
+pub fn escalated(action: &str) {
+    let action = match action {
+        "raised" => "raised",
+        "overflow" => "overflow",
+        "supervisor" => "supervisor",
+        _ => "reminder",
+    };
+    counter!(ESCALATIONS, "action" => action).increment(1);
+}
+
+/// A contact was linked to an existing incident.
+pub fn repeat_linked(t: &Triage) {
+    counter!(REPEAT_LINKS, "family" => t.lead_agency.as_str()).increment(1);
 }
 
 pub fn leases_expired(n: u64) {

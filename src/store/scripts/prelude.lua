@@ -79,3 +79,93 @@ local function check_lease(P, ref, desk, token)
   end
   return inc, nil
 end
+
+-- The queue score of an incident: grade first, then arrival.
+local function score_of(grade, seq)
+  return fmt_int(tonumber(grade) * 1e13 + tonumber(seq))
+end
+
+-- "30000,300000,3600000,86400000" -> queue-wait target (ms) of a grade
+local function target_ms(targets, grade)
+  local i = 0
+  for t in string.gmatch(targets, '[^,]+') do
+    i = i + 1
+    if i == tonumber(grade) then return tonumber(t) end
+  end
+  return 30000
+end
+
+local function desk_list(inc)
+  local out = {}
+  for d in string.gmatch(redis.call('HGET', inc, 'desks') or '', '[^,]+') do table.insert(out, d) end
+  return out
+end
+
+-- Leases a queued desk task (already taken out of the queue) to a dispatcher.
+local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how)
+  local inc = P .. 'inc:' .. ref
+  local token = redis.call('INCR', P .. 'fence')
+  local exp = now + tonumber(lease_ms)
+  redis.call('ZREM', P .. 'qt:' .. desk, ref)
+  redis.call('ZREM', P .. 'deadlines', ref .. '|' .. desk)
+  redis.call('ZADD', P .. 'leases', exp, ref .. '|' .. desk)
+  redis.call('HSET', inc, 't:' .. desk .. ':state', 'claimed', 't:' .. desk .. ':token', token,
+    't:' .. desk .. ':by', who, 't:' .. desk .. ':exp', exp, 'updated', now)
+  event(P, desk, evcap, 'claimed', ref, 'by', who)
+  audit(P, aucap, 'claimed', ref, who, how, 'desk', desk, 'token', token)
+  return {token, exp, redis.call('HGETALL', inc)}
+end
+
+-- Moves a desk task to another desk's queue, keeping its place in the order (its score), with a
+-- fresh escalation deadline. Whatever its state, the task leaves `from` entirely.
+local function move_task(P, ref, from, to, now, targets, esc)
+  local inc = P .. 'inc:' .. ref
+  local f = redis.call('HMGET', inc, 't:' .. from .. ':score', 't:' .. from .. ':queued', 'grade')
+  redis.call('ZREM', P .. 'q:' .. from, ref)
+  redis.call('ZREM', P .. 'qt:' .. from, ref)
+  redis.call('ZREM', P .. 'deadlines', ref .. '|' .. from)
+  redis.call('ZREM', P .. 'leases', ref .. '|' .. from)
+  for _, field in ipairs({'state', 'score', 'queued', 'deadline', 'token', 'by', 'exp', 'esc', 'expiries', 'outcome'}) do
+    redis.call('HDEL', inc, 't:' .. from .. ':' .. field)
+  end
+  local desks, present = {}, false
+  for _, d in ipairs(desk_list(inc)) do
+    if d == to then present = true end
+    if d ~= from then table.insert(desks, d) end
+  end
+  if not present then table.insert(desks, to) end
+  redis.call('HSET', inc, 'desks', table.concat(desks, ','), 'updated', now)
+  local state = redis.call('HGET', inc, 't:' .. to .. ':state')
+  if state == 'queued' or state == 'claimed' then return end
+  local deadline = fmt_int(now + target_ms(targets, f[3]))
+  redis.call('HSET', inc, 't:' .. to .. ':state', 'queued', 't:' .. to .. ':score', f[1],
+    't:' .. to .. ':queued', f[2], 't:' .. to .. ':deadline', deadline, 't:' .. to .. ':esc', esc)
+  redis.call('ZADD', P .. 'q:' .. to, f[1], ref)
+  redis.call('ZADD', P .. 'qt:' .. to, f[2], ref)
+  redis.call('ZADD', P .. 'deadlines', deadline, ref .. '|' .. to)
+end
+
+-- Sets an incident's grade; queued tasks move to their place for the new grade.
+local function set_grade(P, ref, grade, now, targets)
+  local inc = P .. 'inc:' .. ref
+  local seq = redis.call('HGET', inc, 'seq')
+  redis.call('HSET', inc, 'grade', grade, 'updated', now)
+  local score = score_of(grade, seq)
+  for _, d in ipairs(desk_list(inc)) do
+    if redis.call('HGET', inc, 't:' .. d .. ':state') == 'queued' then
+      local queued = tonumber(redis.call('HGET', inc, 't:' .. d .. ':queued'))
+      local deadline = fmt_int(queued + target_ms(targets, grade))
+      redis.call('HSET', inc, 't:' .. d .. ':score', score, 't:' .. d .. ':deadline', deadline)
+      redis.call('ZADD', P .. 'q:' .. d, score, ref)
+      redis.call('ZADD', P .. 'deadlines', deadline, ref .. '|' .. d)
+    end
+  end
+end
+
+-- True while any desk still has work on the incident.
+local function is_open(inc)
+  for _, d in ipairs(desk_list(inc)) do
+    if redis.call('HGET', inc, 't:' .. d .. ':state') ~= 'completed' then return true end
+  end
+  return false
+end

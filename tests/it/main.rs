@@ -6,6 +6,7 @@ mod cli;
 mod dispatch;
 mod harness;
 mod intake;
+mod lifecycle;
 mod operations;
 mod redis_failure;
 mod routing;

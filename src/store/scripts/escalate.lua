@@ -41,5 +41,5 @@ if to then
 end
 event(P, desk, ARGV[6], 'escalated', ref, 'action', action, 'grade', f[1], 'to', to or desk)
 audit(P, ARGV[7], 'escalated', ref, 'sweeper', 'queue-wait target of grade ' .. f[1] .. ' passed',
-  'action', action, 'desk', desk, 'to', to or desk)
+  'step', action, 'desk', desk, 'to', to or desk)
 return action

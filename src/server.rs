@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
 use tonic::transport::Server;
+use tonic::transport::server::TcpIncoming;
 
 use crate::api::{DispatchService, IntakeService, OperationsService};
 use crate::app::{App, LeasePolicy, Sources};
@@ -49,9 +49,13 @@ pub async fn serve(
         .add_service(IntakeServer::new(IntakeService(app.clone())))
         .add_service(DispatchServer::new(DispatchService(app.clone())))
         .add_service(OperationsServer::new(OperationsService(app)))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
-            let _ = stop_rx.await;
-        });
+        .serve_with_incoming_shutdown(
+            // Small request/response exchanges: no Nagle delay.
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            async {
+                let _ = stop_rx.await;
+            },
+        );
     let mut server = std::pin::pin!(server);
 
     tokio::select! {

@@ -40,7 +40,10 @@ async fn of_eight_dispatchers_claiming_one_incident_exactly_one_wins() {
     let mut intake = t.intake.clone();
     let r = intake
         .submit_contact(p::SubmitContactRequest {
-            contact: Some(call("race-1", "a man is smashing windows in the high street right now")),
+            contact: Some(call(
+                "race-1",
+                "a man is smashing windows in the high street right now",
+            )),
         })
         .await
         .unwrap()
@@ -68,7 +71,9 @@ async fn of_eight_dispatchers_claiming_one_incident_exactly_one_wins() {
     }
 }
 
-async fn futures_join<T: Send + 'static>(handles: impl Iterator<Item = tokio::task::JoinHandle<T>>) -> Vec<T> {
+async fn futures_join<T: Send + 'static>(
+    handles: impl Iterator<Item = tokio::task::JoinHandle<T>>,
+) -> Vec<T> {
     let mut out = Vec::new();
     for h in handles {
         out.push(h.await.expect("task"));
@@ -79,7 +84,9 @@ async fn futures_join<T: Send + 'static>(handles: impl Iterator<Item = tokio::ta
 #[tokio::test]
 async fn a_lease_can_be_renewed_only_with_its_current_token() {
     let mut t = TestApp::spawn().await;
-    t.submit(call("renew-1", "my shed has been broken into")).await.unwrap();
+    t.submit(call("renew-1", "my shed has been broken into"))
+        .await
+        .unwrap();
     let lease = t.claim("police-west", "pw-1").await.lease.unwrap();
     let renewed = t
         .dispatch
@@ -112,7 +119,12 @@ async fn a_lease_can_be_renewed_only_with_its_current_token() {
 #[tokio::test]
 async fn a_transfer_moves_the_task_to_another_desk_in_its_place() {
     let mut t = TestApp::spawn().await;
-    t.submit(call("tr-1", "there is a fight outside the pub, someone has a knife")).await.unwrap();
+    t.submit(call(
+        "tr-1",
+        "there is a fight outside the pub, someone has a knife",
+    ))
+    .await
+    .unwrap();
     let lease = t.claim("police-west", "pw-1").await.lease.unwrap();
     let moved = t
         .dispatch
@@ -128,12 +140,19 @@ async fn a_transfer_moves_the_task_to_another_desk_in_its_place() {
         .into_inner()
         .incident
         .unwrap();
-    assert_eq!(moved.route.unwrap().desks, vec!["police-west"], "the route is what was decided");
+    assert_eq!(
+        moved.route.unwrap().desks,
+        vec!["police-west"],
+        "the route is what was decided"
+    );
     assert_eq!(moved.tasks.len(), 1);
     assert_eq!(moved.tasks[0].desk, "firearms");
     assert_eq!(moved.tasks[0].state, p::IncidentState::Queued as i32);
     assert_eq!(t.queue("police-west").await.depth, 0);
-    assert_eq!(t.queue("firearms").await.entries[0].reference, lease.reference);
+    assert_eq!(
+        t.queue("firearms").await.entries[0].reference,
+        lease.reference
+    );
     // The old lease is gone with the task.
     let err = t
         .dispatch
@@ -163,8 +182,17 @@ async fn a_transfer_moves_the_task_to_another_desk_in_its_place() {
 #[tokio::test]
 async fn a_regrade_reorders_the_queue_and_is_audited() {
     let mut t = TestApp::spawn().await;
-    let urgent = t.submit(call("rg-1", "a woman is being attacked in the street now")).await.unwrap();
-    let routine = t.submit(call("rg-2", "someone stole my bike from outside the library last week")).await.unwrap();
+    let urgent = t
+        .submit(call("rg-1", "a woman is being attacked in the street now"))
+        .await
+        .unwrap();
+    let routine = t
+        .submit(call(
+            "rg-2",
+            "someone stole my bike from outside the library last week",
+        ))
+        .await
+        .unwrap();
     assert_eq!((grade(&urgent), grade(&routine)), (1, 3));
     let err = t
         .dispatch
@@ -191,8 +219,18 @@ async fn a_regrade_reorders_the_queue_and_is_audited() {
         .incident
         .unwrap();
     assert_eq!(i.triage.unwrap().grade, 1);
-    let order: Vec<String> = t.queue("police-west").await.entries.into_iter().map(|e| e.reference).collect();
-    assert_eq!(order, vec![reference(&urgent), reference(&routine)], "grade 1 by arrival");
+    let order: Vec<String> = t
+        .queue("police-west")
+        .await
+        .entries
+        .into_iter()
+        .map(|e| e.reference)
+        .collect();
+    assert_eq!(
+        order,
+        vec![reference(&urgent), reference(&routine)],
+        "grade 1 by arrival"
+    );
     let mut c = t.redis().await;
     let audit: Vec<redis::Value> = redis::cmd("XRANGE")
         .arg("bl:{essex}:audit")
@@ -202,7 +240,12 @@ async fn a_regrade_reorders_the_queue_and_is_audited() {
         .await
         .unwrap();
     let text = format!("{audit:?}");
-    assert!(text.contains("regraded") && text.contains("sup-1") && text.contains("threatening the owner"), "{text}");
+    assert!(
+        text.contains("regraded")
+            && text.contains("sup-1")
+            && text.contains("threatening the owner"),
+        "{text}"
+    );
 }
 
 #[tokio::test]
@@ -212,29 +255,43 @@ async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor()
         ..Default::default()
     };
     let mut t = TestApp::spawn_with(config, Default::default()).await;
-    let r = t.submit(call("esc-1", "there is a suspicious man trying car doors on our street")).await.unwrap();
+    let r = t
+        .submit(call(
+            "esc-1",
+            "there is a suspicious man trying car doors on our street",
+        ))
+        .await
+        .unwrap();
     assert_eq!(grade(&r), 2);
     let mut actions = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut c = t.redis().await;
     while actions.len() < 4 {
-        assert!(Instant::now() < deadline, "escalation stalled after {actions:?}");
+        assert!(
+            Instant::now() < deadline,
+            "escalation stalled after {actions:?}"
+        );
         tokio::time::sleep(Duration::from_millis(60)).await;
         t.app.sweep().await.unwrap();
-        let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
-            .arg("bl:{essex}:audit")
-            .arg("-")
-            .arg("+")
-            .query_async(&mut c)
-            .await
-            .unwrap();
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg("bl:{essex}:audit")
+                .arg("-")
+                .arg("+")
+                .query_async(&mut c)
+                .await
+                .unwrap();
         actions = entries
             .into_iter()
             .filter(|(_, f)| f["action"] == "escalated")
             .map(|(_, f)| f["step"].clone())
             .collect();
     }
-    assert_eq!(&actions[..4], ["raised", "overflow", "supervisor", "reminder"], "{actions:?}");
+    assert_eq!(
+        &actions[..4],
+        ["raised", "overflow", "supervisor", "reminder"],
+        "{actions:?}"
+    );
     assert_eq!(t.queue("supervisor").await.depth, 1);
     assert_eq!(t.queue("police-west").await.depth, 0);
     assert_eq!(t.queue("police-overflow").await.depth, 0);
@@ -247,7 +304,9 @@ async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
         ..Default::default()
     };
     let mut t = TestApp::spawn_with(config, Default::default()).await;
-    t.submit(call("exp-1", "my car has been broken into overnight")).await.unwrap();
+    t.submit(call("exp-1", "my car has been broken into overnight"))
+        .await
+        .unwrap();
     for round in 0..2 {
         let lease = t
             .dispatch
@@ -265,7 +324,10 @@ async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
         loop {
             t.app.sweep().await.unwrap();
             let i = incident(&mut t, &lease.reference).await;
-            if i.tasks.iter().all(|k| k.state == p::IncidentState::Queued as i32) {
+            if i.tasks
+                .iter()
+                .all(|k| k.state == p::IncidentState::Queued as i32)
+            {
                 break;
             }
             assert!(Instant::now() < deadline, "lease never expired");
@@ -280,14 +342,24 @@ async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
 async fn a_repeat_call_nearby_links_to_the_incident_and_raises_its_grade() {
     let mut t = TestApp::spawn().await;
     let first = t
-        .submit(located("rep-1", "there is a smell of burning near the shops", 51.7360, 0.4690))
+        .submit(located(
+            "rep-1",
+            "there is a smell of burning near the shops",
+            51.7360,
+            0.4690,
+        ))
         .await
         .unwrap();
     assert!(!first.linked);
     let g1 = grade(&first);
     // 100 m away, more urgent: linked, regraded.
     let second = t
-        .submit(located("rep-2", "the shop is on fire and there are people trapped upstairs", 51.7369, 0.4690))
+        .submit(located(
+            "rep-2",
+            "the shop is on fire and there are people trapped upstairs",
+            51.7369,
+            0.4690,
+        ))
         .await
         .unwrap();
     assert!(second.linked, "a repeat call about the same fire");
@@ -298,13 +370,23 @@ async fn a_repeat_call_nearby_links_to_the_incident_and_raises_its_grade() {
     assert!(g1 > 1, "the first call was less urgent ({g1})");
     // A police matter at the same spot is another incident.
     let police = t
-        .submit(located("rep-3", "someone has stolen my handbag from my car", 51.7360, 0.4690))
+        .submit(located(
+            "rep-3",
+            "someone has stolen my handbag from my car",
+            51.7360,
+            0.4690,
+        ))
         .await
         .unwrap();
     assert!(!police.linked);
     // A fire 2 km away is another incident.
     let far = t
-        .submit(located("rep-4", "smoke coming out of a house", 51.7540, 0.4690))
+        .submit(located(
+            "rep-4",
+            "smoke coming out of a house",
+            51.7540,
+            0.4690,
+        ))
         .await
         .unwrap();
     assert!(!far.linked);
@@ -314,7 +396,10 @@ async fn a_repeat_call_nearby_links_to_the_incident_and_raises_its_grade() {
 #[tokio::test]
 async fn a_second_call_from_the_same_number_links_to_the_first() {
     let mut t = TestApp::spawn().await;
-    let first = t.submit(call("num-1", "my ex is outside shouting")).await.unwrap();
+    let first = t
+        .submit(call("num-1", "my ex is outside shouting"))
+        .await
+        .unwrap();
     let mut again = call("num-2", "he is still outside and banging on the door");
     again.caller.as_mut().unwrap().phone = crate::harness::phone_for("num-1");
     let second = t.submit(again).await.unwrap();
@@ -336,13 +421,19 @@ async fn watching_a_desk_streams_its_events_and_resumes_after_the_last_seen() {
         .unwrap()
         .into_inner();
     // The watch is subscribed once the call returns; events from now on arrive.
-    let r = t.submit(call("w-1", "my kitchen is on fire")).await.unwrap();
+    let r = t
+        .submit(call("w-1", "my kitchen is on fire"))
+        .await
+        .unwrap();
     let queued = tokio::time::timeout(Duration::from_secs(10), stream.message())
         .await
         .expect("an event in time")
         .unwrap()
         .unwrap();
-    assert_eq!((queued.kind.as_str(), queued.reference.as_str()), ("queued", reference(&r).as_str()));
+    assert_eq!(
+        (queued.kind.as_str(), queued.reference.as_str()),
+        ("queued", reference(&r).as_str())
+    );
     assert_eq!(queued.details.get("grade").map(String::as_str), Some("1"));
     t.claim("fire-control", "fc-1").await;
     let claimed = tokio::time::timeout(Duration::from_secs(10), stream.message())
@@ -374,7 +465,9 @@ async fn watching_a_desk_streams_its_events_and_resumes_after_the_last_seen() {
 #[tokio::test]
 async fn every_state_change_is_in_the_audit_trail_with_who_and_why() {
     let mut t = TestApp::spawn().await;
-    t.submit(call("au-1", "my kitchen is on fire")).await.unwrap();
+    t.submit(call("au-1", "my kitchen is on fire"))
+        .await
+        .unwrap();
     let lease = t.claim("fire-control", "fc-9").await.lease.unwrap();
     t.dispatch
         .complete(p::CompleteRequest {

@@ -9,6 +9,7 @@ mod intake;
 mod lifecycle;
 mod operations;
 mod redis_failure;
+mod reliability;
 mod routing;
 
 #[global_allocator]

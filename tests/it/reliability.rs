@@ -188,10 +188,10 @@ async fn after_the_service_is_killed_holding_leases_they_expire_back_to_the_queu
     let mut intake = IntakeClient::new(channel.clone());
     let mut dispatch = DispatchClient::new(channel);
     let mut order = Vec::new();
-    for i in 0..3 {
+    for (i, narrative) in NARRATIVES.iter().take(3).enumerate() {
         let r = intake
             .submit_contact(p::SubmitContactRequest {
-                contact: Some(lone(&format!("b-{i}"), NARRATIVES[i])),
+                contact: Some(lone(&format!("b-{i}"), narrative)),
             })
             .await
             .unwrap()

@@ -50,12 +50,15 @@ pub enum Command {
     Serve(ServeArgs),
     /// Submit a contact: from flags, or from a JSON file in the `triage` line format
     Submit(SubmitArgs),
-    /// Claim the next incident on a desk
+    /// Claim the next incident on a desk, or a specific one with --reference
     Claim {
         #[command(flatten)]
         server: ServerArg,
         #[arg(long)]
         desk: String,
+        /// Claim this incident rather than the next
+        #[arg(long)]
+        reference: Option<String>,
         /// Who is claiming [default: $USER]
         #[arg(long)]
         dispatcher: Option<String>,
@@ -88,6 +91,73 @@ pub enum Command {
         token: u64,
         #[arg(long, default_value = "")]
         reason: String,
+    },
+    /// Extend a lease
+    Renew {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        desk: String,
+        #[arg(long)]
+        token: u64,
+        #[arg(long, default_value_t = 0)]
+        lease_seconds: u32,
+    },
+    /// Move a claimed incident to another desk's queue
+    Transfer {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        reference: String,
+        #[arg(long)]
+        desk: String,
+        #[arg(long)]
+        token: u64,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// Change an incident's grade (audited)
+    Regrade {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        reference: String,
+        /// 1 (Emergency) to 4 (Resolution without deployment)
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=4))]
+        grade: u8,
+        #[arg(long)]
+        reason: String,
+        /// Who is regrading [default: $USER]
+        #[arg(long)]
+        by: Option<String>,
+    },
+    /// Follow a desk's events live (Ctrl-C to stop)
+    Watch {
+        #[command(flatten)]
+        server: ServerArg,
+        #[arg(long)]
+        desk: String,
+        /// Resume after this event id; "0" replays every event still kept
+        #[arg(long, default_value = "")]
+        after: String,
+    },
+    /// Submit generated contacts at a rate and report throughput and latency (loopback only)
+    Load {
+        #[command(flatten)]
+        server: ServerArg,
+        /// Contacts per second; 0 sends as fast as --concurrency allows
+        #[arg(long, default_value_t = 0)]
+        rate: u32,
+        /// Seconds to run (at most 600)
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
+        duration: u64,
+        /// Requests in flight at most
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
     },
     /// Show a desk's queue in working order
     Queue {
@@ -364,23 +434,40 @@ async fn run_client(cmd: Command) -> Result<(), String> {
         Command::Claim {
             server,
             desk,
+            reference,
             dispatcher,
             lease_seconds,
         } => {
-            let dispatcher = dispatcher
-                .or_else(|| std::env::var("USER").ok())
-                .unwrap_or_else(|| "dispatcher".into());
+            let dispatcher = dispatcher.unwrap_or_else(whoami);
             let mut c = DispatchClient::new(channel(&server.server).await?);
-            let r = c
-                .claim_next(p::ClaimNextRequest {
-                    desk: desk.clone(),
-                    dispatcher,
-                    lease_seconds,
-                })
-                .await
-                .map_err(status_text)?
-                .into_inner();
-            match (r.lease, r.incident) {
+            let (lease, incident) = match reference {
+                Some(reference) => {
+                    let r = c
+                        .claim(p::ClaimRequest {
+                            reference,
+                            desk: desk.clone(),
+                            dispatcher,
+                            lease_seconds,
+                        })
+                        .await
+                        .map_err(status_text)?
+                        .into_inner();
+                    (r.lease, r.incident)
+                }
+                None => {
+                    let r = c
+                        .claim_next(p::ClaimNextRequest {
+                            desk: desk.clone(),
+                            dispatcher,
+                            lease_seconds,
+                        })
+                        .await
+                        .map_err(status_text)?
+                        .into_inner();
+                    (r.lease, r.incident)
+                }
+            };
+            match (lease, incident) {
                 (Some(l), Some(i)) if server.json => {
                     println!(
                         "{}",
@@ -440,6 +527,181 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             .await
             .map_err(status_text)?;
             println!("{reference} is back in the queue of {desk}");
+        }
+        Command::Renew {
+            server,
+            reference,
+            desk,
+            token,
+            lease_seconds,
+        } => {
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let l = c
+                .renew_lease(p::RenewLeaseRequest {
+                    reference,
+                    desk,
+                    token,
+                    lease_seconds,
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner()
+                .lease
+                .unwrap_or_default();
+            if server.json {
+                println!("{}", lease_json(&l));
+            } else {
+                println!(
+                    "{} on {} held by {} until {} (unix ms)",
+                    l.reference, l.desk, l.dispatcher, l.expires_at_ms
+                );
+            }
+        }
+        Command::Transfer {
+            server,
+            reference,
+            desk,
+            token,
+            to,
+            reason,
+        } => {
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let i = c
+                .transfer(p::TransferRequest {
+                    reference,
+                    desk,
+                    token,
+                    to_desk: to,
+                    reason,
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner()
+                .incident
+                .unwrap_or_default();
+            if server.json {
+                println!("{}", incident_json(&i));
+            } else {
+                print_incident(&i);
+            }
+        }
+        Command::Regrade {
+            server,
+            reference,
+            grade,
+            reason,
+            by,
+        } => {
+            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let i = c
+                .regrade(p::RegradeRequest {
+                    reference,
+                    grade: i32::from(grade),
+                    by: by.unwrap_or_else(whoami),
+                    reason,
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner()
+                .incident
+                .unwrap_or_default();
+            if server.json {
+                println!("{}", incident_json(&i));
+            } else {
+                print_incident(&i);
+            }
+        }
+        Command::Watch {
+            server,
+            desk,
+            after,
+        } => {
+            // No request timeout: a watch lasts as long as it is wanted.
+            let endpoint = tonic::transport::Endpoint::from_shared(server.server.clone())
+                .map_err(|e| format!("--server: {e}"))?;
+            let conn = endpoint.connect().await.map_err(|e| {
+                format!(
+                    "cannot reach {}: {e}; is `bluelight serve` running?",
+                    server.server
+                )
+            })?;
+            let mut c = DispatchClient::new(conn);
+            let mut stream = c
+                .watch_desk(p::WatchDeskRequest {
+                    desk: desk.clone(),
+                    after_id: after,
+                })
+                .await
+                .map_err(status_text)?
+                .into_inner();
+            if !server.json {
+                eprintln!("watching {desk}; Ctrl-C to stop");
+            }
+            while let Some(e) = stream.message().await.map_err(status_text)? {
+                if server.json {
+                    println!(
+                        "{}",
+                        json!({"id": e.id, "kind": e.kind, "reference": e.reference, "at_ms": e.at_ms, "details": e.details})
+                    );
+                } else {
+                    let mut details: Vec<_> =
+                        e.details.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    details.sort();
+                    println!(
+                        "{}  {:<16} {:<22} {}",
+                        e.id,
+                        e.kind,
+                        e.reference,
+                        details.join(" ")
+                    );
+                }
+            }
+        }
+        Command::Load {
+            server,
+            rate,
+            duration,
+            concurrency,
+        } => {
+            let run_id = format!(
+                "load-{}",
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_millis())
+                    .unwrap_or(0)
+            );
+            let r = crate::load::run(crate::load::Plan {
+                server: server.server.clone(),
+                rate,
+                duration: std::time::Duration::from_secs(duration),
+                concurrency,
+                run_id,
+            })
+            .await?;
+            let ms = |s: f64| s * 1000.0;
+            if server.json {
+                println!(
+                    "{}",
+                    json!({"sent": r.sent, "ok": r.ok, "errors": r.errors, "seconds": r.elapsed.as_secs_f64(),
+                        "throughput": r.throughput(), "p50_ms": ms(r.percentile(0.5)), "p90_ms": ms(r.percentile(0.9)),
+                        "p99_ms": ms(r.percentile(0.99)), "max_ms": ms(r.percentile(1.0))})
+                );
+            } else {
+                println!(
+                    "sent {} ok {} in {:.1} s: {:.0} contacts/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    r.sent,
+                    r.ok,
+                    r.elapsed.as_secs_f64(),
+                    r.throughput(),
+                    ms(r.percentile(0.5)),
+                    ms(r.percentile(0.9)),
+                    ms(r.percentile(0.99)),
+                    ms(r.percentile(1.0))
+                );
+                for (code, n) in &r.errors {
+                    println!("  {n} errors: {code}");
+                }
+            }
         }
         Command::Queue {
             server,
@@ -706,6 +968,10 @@ fn triage_json(id: Value, t: &Triage) -> Value {
         "confidence": (f64::from(t.confidence) * 100.0).round() / 100.0,
         "reasons": t.reasons,
     })
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "dispatcher".into())
 }
 
 fn agency_name(code: i32) -> &'static str {

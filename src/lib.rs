@@ -12,6 +12,7 @@
 //! - [`config`]: typed configuration: flags, then `BLUELIGHT_*` environment, then a TOML file.
 //! - [`server`]: assembles the services; `serve(listener, shutdown)`.
 //! - [`cli`]: the `bluelight` command line's subcommands.
+//! - [`load`]: the load generator behind `bluelight load`.
 //! - [`error`]: the one error type of the service.
 
 pub mod api;
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod load;
 pub mod routing;
 pub mod server;
 pub mod store;

@@ -216,12 +216,20 @@ impl Store {
             .invoke_async(&mut c)
             .await?;
         let mut parts = array(reply)?.into_iter();
-        let outcome = match int(parts.next())? {
-            0 => Outcome::New,
-            1 => Outcome::Replayed,
-            _ => Outcome::Linked,
+        let (outcome, incident) = match int(parts.next())? {
+            0 => {
+                let reference: String = redis::from_redis_value(
+                    parts.next().ok_or_else(|| unexpected("no reference"))?,
+                )?;
+                let created = int(parts.next())?;
+                (
+                    Outcome::New,
+                    new_incident(reference, created, contact, decision),
+                )
+            }
+            1 => (Outcome::Replayed, parse_incident(hash(parts.next())?)?),
+            _ => (Outcome::Linked, parse_incident(hash(parts.next())?)?),
         };
-        let incident = parse_incident(hash(parts.next())?)?;
         Ok(Submitted { incident, outcome })
     }
 
@@ -705,6 +713,38 @@ fn hash(v: Option<Value>) -> Result<HashMap<String, String>> {
     Ok(redis::from_redis_value(
         v.ok_or_else(|| unexpected("missing hash"))?,
     )?)
+}
+
+/// The incident the submit script just wrote, built from what was sent rather than read back.
+fn new_incident(
+    reference: String,
+    created: i64,
+    contact: &Contact,
+    body: &IncidentBody,
+) -> Incident {
+    Incident {
+        reference,
+        triage: body.triage.clone(),
+        route: body.route.clone(),
+        channel: body.channel,
+        location: body.location.clone(),
+        caller: body.caller.clone(),
+        contact_ids: vec![contact.contact_id.clone()],
+        tasks: body
+            .route
+            .desks
+            .iter()
+            .map(|d| DeskTask {
+                desk: d.clone(),
+                state: IncidentState::Queued,
+                dispatcher: String::new(),
+                lease_expires_at_ms: 0,
+                outcome: String::new(),
+            })
+            .collect(),
+        created_at_ms: created,
+        updated_at_ms: created,
+    }
 }
 
 /// A lease script's reply: {token, expires ms, HGETALL of the incident}.

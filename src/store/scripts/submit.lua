@@ -8,7 +8,8 @@
 --       6 agency, 7 incident type, 8 contact id, 9 desks (comma separated), 10 targets,
 --       11 event cap, 12 audit cap, 13 who (channel), 14 family ("" for none), 15 lat, 16 lon
 --       ("" when unknown), 17 radius m, 18 window ms, 19 caller number digits ("" when unknown)
--- Returns {0 new | 1 replayed | 2 linked, HGETALL of the incident}
+-- Returns {1 replayed | 2 linked, HGETALL of the incident}, or for a new incident (whose
+-- contents the caller has) {0, reference, created ms}
 local P = ARGV[1]
 local existing = redis.call('GET', KEYS[1])
 if existing then
@@ -81,4 +82,4 @@ if family ~= '' and lat ~= '' then
   redis.call('GEOADD', geo, lon, lat, ref)
   redis.call('PEXPIRE', geo, 2 * window)
 end
-return {0, redis.call('HGETALL', inc)}
+return {0, ref, now}

@@ -381,8 +381,18 @@ impl App {
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
+            let up = self.store.ping().await.is_ok();
+            telemetry::redis_up(up);
+            if !up {
+                tracing::error!("redis is unreachable");
+                continue;
+            }
             if let Err(e) = self.refresh_load().await {
                 tracing::warn!(error = %e, "cannot refresh desk load");
+            }
+            // Counted before the sweep escalates them: the breaches of this tick.
+            if let Ok(n) = self.store.overdue_count().await {
+                telemetry::overdue_tasks(n);
             }
             if let Err(e) = self.sweep().await {
                 tracing::warn!(error = %e, "cannot sweep leases and deadlines");

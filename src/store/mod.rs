@@ -654,6 +654,15 @@ impl Store {
         Ok(out)
     }
 
+    /// How many queued desk tasks are past their escalation deadline.
+    pub async fn overdue_count(&self) -> Result<u64> {
+        let mut c = self.conn.clone();
+        let time: Vec<i64> = redis::cmd("TIME").query_async(&mut c).await?;
+        let now =
+            time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        Ok(c.zcount(self.key("deadlines"), "-inf", now).await?)
+    }
+
     /// Opens or closes a desk, with an event and an audit record.
     pub async fn set_desk_status(
         &self,

@@ -27,6 +27,8 @@ pub const ESCALATIONS: &str = "bluelight_escalations_total";
 pub const REPEAT_LINKS: &str = "bluelight_repeat_links_total";
 pub const REDIS_ERRORS: &str = "bluelight_redis_errors_total";
 pub const CONFIG_RELOADS: &str = "bluelight_config_reloads_total";
+pub const REDIS_UP: &str = "bluelight_redis_up";
+pub const OVERDUE_TASKS: &str = "bluelight_overdue_tasks";
 
 /// Buckets of the latency histograms, seconds: 50 µs to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -186,6 +188,15 @@ pub fn redis_error(e: &Error) {
         _ => return,
     };
     counter!(REDIS_ERRORS, "kind" => kind).increment(1);
+}
+
+/// The result of this replica's periodic Redis check.
+pub fn redis_up(up: bool) {
+    gauge!(REDIS_UP).set(if up { 1.0 } else { 0.0 });
+}
+
+pub fn overdue_tasks(n: u64) {
+    gauge!(OVERDUE_TASKS).set(n as f64);
 }
 
 pub fn config_reloaded(ok: bool) {

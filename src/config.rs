@@ -66,6 +66,9 @@ struct FileConfig {
     event_stream_cap: Option<u32>,
     audit_stream_cap: Option<u32>,
     drain_seconds: Option<u64>,
+    link_radius_m: Option<u32>,
+    link_window_seconds: Option<u64>,
+    max_lease_expiries: Option<u32>,
 }
 
 /// Everything `serve` needs, resolved and checked.
@@ -124,6 +127,9 @@ impl Settings {
         }
         store.event_cap = file.event_stream_cap.unwrap_or(store.event_cap);
         store.audit_cap = file.audit_stream_cap.unwrap_or(store.audit_cap);
+        store.link_radius_m = file.link_radius_m.unwrap_or(store.link_radius_m);
+        store.link_window = secs(file.link_window_seconds, store.link_window);
+        store.max_lease_expiries = file.max_lease_expiries.unwrap_or(store.max_lease_expiries);
         let s = Settings {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             metrics_listen: args
@@ -171,6 +177,11 @@ impl Settings {
         if self.lease.is_zero() || self.lease > self.max_lease {
             return Err(Error::Config(
                 "lease_seconds must be at least 1 and at most max_lease_seconds".into(),
+            ));
+        }
+        if self.store.link_window.is_zero() || self.store.max_lease_expiries == 0 {
+            return Err(Error::Config(
+                "link_window_seconds and max_lease_expiries must be at least 1".into(),
             ));
         }
         if self.store.queue_wait_targets.iter().any(Duration::is_zero) {

@@ -144,3 +144,84 @@ fn a_bad_flag_value_says_what_to_fix() {
     let err = String::from_utf8(out.stderr).unwrap();
     assert!(err.contains("PHONE_999"), "{err}");
 }
+
+#[tokio::test]
+async fn json_logs_carry_the_reference_and_never_the_caller() {
+    use bluelight::proto as p;
+    let t = crate::harness::TestApp::spawn().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let mut child = bluelight()
+        .args([
+            "serve",
+            "--redis-url",
+            &t.redis.url(),
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .args([
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--log-format",
+            "json",
+        ])
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let channel = loop {
+        let ep =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        if let Ok(c) = ep.connect().await {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut intake = p::intake_client::IntakeClient::new(channel);
+    let mut contact = crate::harness::call("privacy-1", "my kitchen is on fire");
+    contact.caller = Some(p::Caller {
+        name: "Margaret Thatchwell".into(),
+        phone: "07700 900461".into(),
+    });
+    let r = intake
+        .submit_contact(p::SubmitContactRequest {
+            contact: Some(contact),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let reference = r.incident.unwrap().reference;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let recorded = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "contact recorded")
+        .expect("a log line for the contact");
+    assert_eq!(recorded["fields"]["reference"], reference.as_str());
+    assert_eq!(recorded["span"]["name"], "SubmitContact");
+    for secret in [
+        "Margaret",
+        "Thatchwell",
+        "07700 900461",
+        "07700900461",
+        "900461",
+        "privacy-1",
+    ] {
+        assert!(!text.contains(secret), "{secret} appears in the logs");
+    }
+}

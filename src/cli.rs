@@ -199,6 +199,12 @@ pub enum Command {
         /// Rules file [default: the shipped rules]
         #[arg(long)]
         rules: Option<PathBuf>,
+        /// Instead, evaluate a labelled corpus (lines with a "gold" object) and print the figures
+        #[arg(long, value_name = "FILE")]
+        eval: Option<PathBuf>,
+        /// With --eval, also list every contact triaged differently from its gold label
+        #[arg(long, requires = "eval")]
+        misses: bool,
     },
     /// Check a triage rules file
     Rules {
@@ -304,7 +310,12 @@ impl ContactLine {
 /// Runs the command line; the exit code says whether it worked.
 pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
-        Command::Triage { rules } => return triage_lines(rules),
+        Command::Triage {
+            rules,
+            eval: Some(corpus),
+            misses,
+        } => eval_corpus(rules, &corpus, misses),
+        Command::Triage { rules, .. } => return triage_lines(rules),
         Command::Rules {
             action: CheckAction::Check { file },
         } => Engine::load(&file)
@@ -889,17 +900,80 @@ fn submit_contact(a: SubmitArgs) -> Result<Contact, String> {
     Ok(contact)
 }
 
+fn load_engine(rules: Option<PathBuf>) -> Result<Engine, String> {
+    match rules {
+        Some(p) => Engine::load(&p).map_err(|e| e.to_string()),
+        None => Ok(Engine::default_rules()),
+    }
+}
+
+/// A labelled corpus: contacts in the line format, each with a `gold` object.
+pub fn read_corpus(
+    path: &std::path::Path,
+) -> Result<Vec<(String, Contact, crate::triage::eval::Gold)>, String> {
+    #[derive(Deserialize)]
+    struct Labelled {
+        #[serde(flatten)]
+        line: ContactLine,
+        gold: crate::triage::eval::Gold,
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| {
+            let c: Labelled = serde_json::from_str(l)
+                .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
+            let id = c.line.id_text();
+            let contact = c
+                .line
+                .into_contact()
+                .validated(false)
+                .map_err(|v| format!("{}:{}: {v}", path.display(), n + 1))?;
+            Ok((id, contact, c.gold))
+        })
+        .collect()
+}
+
+/// `bluelight triage --eval FILE`.
+fn eval_corpus(
+    rules: Option<PathBuf>,
+    corpus: &std::path::Path,
+    misses: bool,
+) -> Result<(), String> {
+    let engine = load_engine(rules)?;
+    let cases = read_corpus(corpus)?;
+    let report =
+        crate::triage::eval::evaluate(&engine, cases.iter().map(|(id, c, g)| (id.as_str(), c, g)));
+    print!("{report}");
+    if misses {
+        println!("\ntriaged differently from gold (id: gold -> decided):");
+        for m in &report.misses {
+            println!(
+                "  {}: {} {} {} -> {} {} {}   {:?}",
+                m.id,
+                m.gold.agency,
+                m.gold.grade,
+                m.gold.incident_type,
+                m.agency,
+                m.grade,
+                m.incident_type,
+                m.narrative
+            );
+        }
+    }
+    Ok(())
+}
+
 /// `bluelight triage`: one JSON result per input line, in order.
 fn triage_lines(rules: Option<PathBuf>) -> ExitCode {
-    let engine = match rules {
-        Some(p) => match Engine::load(&p) {
-            Ok(e) => e,
-            Err(e) => {
-                eprintln!("bluelight: {e}");
-                return ExitCode::FAILURE;
-            }
-        },
-        None => Engine::default_rules(),
+    let engine = match load_engine(rules) {
+        Ok(e) => e,
+        Err(e) => {
+            eprintln!("bluelight: {e}");
+            return ExitCode::FAILURE;
+        }
     };
     let stdin = std::io::stdin().lock();
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());

@@ -5,6 +5,7 @@
 //! `classify` is pure: no I/O, no clock, no tokio.
 
 mod engine;
+pub mod eval;
 mod facts;
 mod rules;
 mod text;

@@ -53,6 +53,7 @@ pub struct RaiseRule {
     pub target: Raise,
     pub agencies: Vec<Agency>,
     pub types: Vec<String>,
+    pub except: Vec<String>,
 }
 
 pub struct QualifierRule {
@@ -163,7 +164,9 @@ impl Engine {
             } else {
                 r.agencies.contains(&rule.agency)
             };
-            let applies = applies && (r.types.is_empty() || r.types.contains(&rule.code));
+            let applies = applies
+                && (r.types.is_empty() || r.types.contains(&rule.code))
+                && !r.except.contains(&rule.code);
             if !applies || !r.cond.holds(&facts) {
                 continue;
             }

@@ -119,6 +119,9 @@ struct RaiseDef {
     /// Only for these incident types; every type when empty.
     #[serde(default)]
     types: Vec<String>,
+    /// Never for these incident types.
+    #[serde(default)]
+    except: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -361,7 +364,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
                 continue;
             }
         };
-        for code in &d.types {
+        for code in d.types.iter().chain(&d.except) {
             if !types.iter().any(|t| &t.code == code) {
                 p.at(r.span(), &rule, format!("unknown incident type {code:?}"));
             }
@@ -373,6 +376,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             target,
             agencies: d.agencies.clone(),
             types: d.types.clone(),
+            except: d.except.clone(),
         });
     }
 

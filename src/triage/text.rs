@@ -233,54 +233,62 @@ static ASCII: [u8; 128] = ascii_map();
 /// Normalises text for matching into `out`: lower case; apostrophes dropped; letters and digits
 /// kept; clause punctuation becomes one `.`; any other run of separators one space. For example
 /// `"No-one's TRAPPED!! Isn't it?"` becomes `"no ones trapped.isnt it"`. One table lookup per
-/// ASCII byte; other characters take the Unicode path. The result is UTF-8.
+/// ASCII byte, written by index into a buffer sized up front; other characters take the Unicode
+/// path. The result is UTF-8.
 pub fn normalise(text: &str, out: &mut Vec<u8>) {
-    out.clear();
-    out.reserve(text.len() + 16);
     let bytes = text.as_bytes();
-    // The separator owed before the next word: 0 none, b' ' a space, b'.' a clause break.
+    // Lower-casing can lengthen a non-ASCII character, to at most three bytes per input byte.
+    let room = if text.is_ascii() {
+        bytes.len() + 1
+    } else {
+        bytes.len() * 3 + 4
+    };
+    out.clear();
+    out.resize(room, 0);
+    // The separator owed before the next word: 0 none, b' ' a space, b'.' a clause break. A
+    // space never downgrades a clause break: b'.' | b' ' == b'.'.
     let mut owed = 0u8;
+    let mut len = 0usize;
     let mut i = 0;
     while i < bytes.len() {
         let b = bytes[i];
-        let m = if b < 128 {
+        if b < 128 {
             i += 1;
-            ASCII[b as usize]
-        } else {
-            let ch = text[i..].chars().next().unwrap_or(' ');
-            i += ch.len_utf8();
-            if ch.is_alphanumeric() {
-                separate(out, &mut owed);
-                let mut buf = [0u8; 4];
-                for l in ch.to_lowercase() {
-                    out.extend_from_slice(l.encode_utf8(&mut buf).as_bytes());
+            match ASCII[usize::from(b)] {
+                0 => {}
+                b' ' => owed |= b' ',
+                b'.' => owed = b'.',
+                letter => {
+                    if owed != 0 && len > 0 {
+                        out[len] = owed;
+                        len += 1;
+                    }
+                    owed = 0;
+                    out[len] = letter;
+                    len += 1;
                 }
-                continue;
-            } else if matches!(ch, '\u{2019}' | '\u{2018}') {
-                0
-            } else {
-                b' '
             }
-        };
-        match m {
-            0 => {}
-            b' ' => owed = owed.max(b' '),
-            b'.' => owed = b'.',
-            letter => {
-                separate(out, &mut owed);
-                out.push(letter);
+            continue;
+        }
+        let ch = text[i..].chars().next().unwrap_or(' ');
+        i += ch.len_utf8();
+        if ch.is_alphanumeric() {
+            if owed != 0 && len > 0 {
+                out[len] = owed;
+                len += 1;
             }
+            owed = 0;
+            let mut buf = [0u8; 4];
+            for l in ch.to_lowercase() {
+                let e = l.encode_utf8(&mut buf).as_bytes();
+                out[len..len + e.len()].copy_from_slice(e);
+                len += e.len();
+            }
+        } else if !matches!(ch, '\u{2019}' | '\u{2018}') {
+            owed |= b' ';
         }
     }
-}
-
-/// Writes the separator owed before a word, if any (none before the first word).
-#[inline]
-fn separate(out: &mut Vec<u8>, owed: &mut u8) {
-    if *owed != 0 && !out.is_empty() {
-        out.push(*owed);
-    }
-    *owed = 0;
+    out.truncate(len);
 }
 
 #[cfg(test)]

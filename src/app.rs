@@ -145,9 +145,10 @@ impl App {
         self.check_desk(desk)?;
         check_dispatcher(dispatcher)?;
         let lease = self.lease_length(lease_seconds)?;
-        let r = self.store.claim_next(desk, dispatcher, lease).await;
-        telemetry::dispatch_action("claim", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "claim",
+            self.store.claim_next(desk, dispatcher, lease).await,
+        )
     }
 
     /// Leases one specific queued incident; exactly one of concurrent claims wins.
@@ -162,9 +163,10 @@ impl App {
         self.check_desk(desk)?;
         check_dispatcher(dispatcher)?;
         let lease = self.lease_length(lease_seconds)?;
-        let r = self.store.claim(reference, desk, dispatcher, lease).await;
-        telemetry::dispatch_action("claim", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "claim",
+            self.store.claim(reference, desk, dispatcher, lease).await,
+        )
     }
 
     pub async fn renew(
@@ -178,9 +180,10 @@ impl App {
         self.check_desk(desk)?;
         check_token(token)?;
         let lease = self.lease_length(lease_seconds)?;
-        let r = self.store.renew(reference, desk, token, lease).await;
-        telemetry::dispatch_action("renew", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "renew",
+            self.store.renew(reference, desk, token, lease).await,
+        )
     }
 
     pub async fn transfer(
@@ -227,9 +230,10 @@ impl App {
             return Err(Violations::one("reason", "is required: regrades are audited").into());
         }
         check_text("reason", reason)?;
-        let r = self.store.regrade(reference, grade, by, reason).await;
-        telemetry::dispatch_action("regrade", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "regrade",
+            self.store.regrade(reference, grade, by, reason).await,
+        )
     }
 
     /// A desk's events from after `after_id`, as they happen.
@@ -302,9 +306,10 @@ impl App {
         self.check_desk(desk)?;
         check_token(token)?;
         check_text("reason", reason)?;
-        let r = self.store.release(reference, desk, token, reason).await;
-        telemetry::dispatch_action("release", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "release",
+            self.store.release(reference, desk, token, reason).await,
+        )
     }
 
     pub async fn list_queue(&self, desk: &str, limit: u32) -> Result<(Vec<QueueEntry>, u64)> {
@@ -448,6 +453,12 @@ fn load_config(sources: &Sources) -> Result<(Engine, Table)> {
         None => Table::default_desks(),
     };
     Ok((engine, table))
+}
+
+/// Counts a dispatch action by its result, and a failed Redis operation by kind.
+fn recorded<T>(action: &'static str, r: Result<T>) -> Result<T> {
+    telemetry::dispatch_action(action, outcome(&r));
+    r.inspect_err(telemetry::redis_error)
 }
 
 fn outcome<T>(r: &Result<T>) -> &'static str {

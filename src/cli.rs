@@ -515,11 +515,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .map_err(status_text)?
                 .into_inner();
             let i = r.incident.unwrap_or_default();
-            if server.json {
-                println!("{}", incident_json(&i));
-            } else {
-                print_incident(&i);
-            }
+            show_incident(&server, &i);
         }
         Command::Release {
             server,
@@ -590,11 +586,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .into_inner()
                 .incident
                 .unwrap_or_default();
-            if server.json {
-                println!("{}", incident_json(&i));
-            } else {
-                print_incident(&i);
-            }
+            show_incident(&server, &i);
         }
         Command::Regrade {
             server,
@@ -616,11 +608,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .into_inner()
                 .incident
                 .unwrap_or_default();
-            if server.json {
-                println!("{}", incident_json(&i));
-            } else {
-                print_incident(&i);
-            }
+            show_incident(&server, &i);
         }
         Command::Watch {
             server,
@@ -761,11 +749,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                 .map_err(status_text)?
                 .into_inner();
             let i = r.incident.unwrap_or_default();
-            if server.json {
-                println!("{}", incident_json(&i));
-            } else {
-                print_incident(&i);
-            }
+            show_incident(&server, &i);
         }
         Command::Desk {
             server,
@@ -1077,6 +1061,15 @@ fn incident_json(i: &p::Incident) -> Value {
 
 fn lease_json(l: &p::Lease) -> Value {
     json!({"reference": l.reference, "desk": l.desk, "dispatcher": l.dispatcher, "token": l.token, "expires_at_ms": l.expires_at_ms})
+}
+
+/// Prints an incident as JSON (`--json`) or as text.
+fn show_incident(server: &ServerArg, i: &p::Incident) {
+    if server.json {
+        println!("{}", incident_json(i));
+    } else {
+        print_incident(i);
+    }
 }
 
 fn print_incident(i: &p::Incident) {

@@ -205,12 +205,12 @@ impl App {
             return Err(Violations::one("to_desk", "is the desk the task is on").into());
         }
         check_text("reason", reason)?;
-        let r = self
-            .store
-            .transfer(reference, desk, token, to, reason)
-            .await;
-        telemetry::dispatch_action("transfer", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "transfer",
+            self.store
+                .transfer(reference, desk, token, to, reason)
+                .await,
+        )
     }
 
     pub async fn regrade(
@@ -287,12 +287,12 @@ impl App {
         self.check_desk(desk)?;
         check_token(token)?;
         check_text("outcome", outcome_text)?;
-        let r = self
-            .store
-            .complete(reference, desk, token, outcome_text)
-            .await;
-        telemetry::dispatch_action("complete", outcome(&r));
-        r.inspect_err(telemetry::redis_error)
+        recorded(
+            "complete",
+            self.store
+                .complete(reference, desk, token, outcome_text)
+                .await,
+        )
     }
 
     pub async fn release(

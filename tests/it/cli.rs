@@ -225,3 +225,135 @@ async fn json_logs_carry_the_reference_and_never_the_caller() {
         assert!(!text.contains(secret), "{secret} appears in the logs");
     }
 }
+
+#[tokio::test]
+async fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
+    use bluelight::proto as p;
+    let t = crate::harness::TestApp::spawn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(&rules, bluelight::triage::DEFAULT_RULES).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut child = bluelight()
+        .args([
+            "serve",
+            "--redis-url",
+            &t.redis.url(),
+            "--metrics-listen",
+            &metrics.to_string(),
+        ])
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--rules"])
+        .arg(&rules)
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let channel = loop {
+        let ep =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        if let Ok(c) = ep.connect().await {
+            break c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    let mut intake = p::intake_client::IntakeClient::new(channel);
+    let preview = |narrative: &str| p::PreviewTriageRequest {
+        contact: Some(crate::harness::call("", narrative)),
+    };
+    let grade = |r: p::PreviewTriageResponse| r.triage.unwrap().grade;
+    let before = grade(
+        intake
+            .preview_triage(preview("my bike was stolen"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(before, 3);
+
+    // A rules file in which theft is an emergency, then SIGHUP.
+    let changed = bluelight::triage::DEFAULT_RULES.replacen(
+        "code = \"P08\"\nname = \"Theft\"\nagency = \"POLICE\"\ngrade = 3",
+        "code = \"P08\"\nname = \"Theft\"\nagency = \"POLICE\"\ngrade = 1",
+        1,
+    );
+    assert_ne!(
+        changed,
+        bluelight::triage::DEFAULT_RULES,
+        "the test edits the rules"
+    );
+    std::fs::write(&rules, changed).unwrap();
+    let hup = |pid: u32| {
+        let ok = std::process::Command::new("kill")
+            .args(["-HUP", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success());
+    };
+    hup(child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while grade(
+        intake
+            .preview_triage(preview("my bike was stolen"))
+            .await
+            .unwrap()
+            .into_inner(),
+    ) != 1
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "SIGHUP did not reload the rules"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    // A broken file: SIGHUP is refused and the rules in force stay.
+    std::fs::write(&rules, "this is not a rules file").unwrap();
+    hup(child.id());
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !scrape(metrics)
+        .await
+        .contains("bluelight_config_reloads_total{result=\"rejected\"} 1")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the bad reload was never counted"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let after = grade(
+        intake
+            .preview_triage(preview("my bike was stolen"))
+            .await
+            .unwrap()
+            .into_inner(),
+    );
+    assert_eq!(after, 1, "the last good rules stay in force");
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+async fn scrape(addr: std::net::SocketAddr) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let _ = s
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body).await;
+    body
+}

@@ -405,6 +405,40 @@ impl App {
         }
     }
 
+    /// Refreshes the routing snapshot whenever any replica changes a desk's status, until
+    /// `shutdown` fires; reconnects after Redis trouble. (The upkeep loop also refreshes every
+    /// second, so nothing depends on this stream alone.)
+    pub async fn follow_desk_status(
+        self: Arc<Self>,
+        mut shutdown: tokio::sync::watch::Receiver<bool>,
+    ) {
+        loop {
+            let mut events = match self.store.watch_ops().await {
+                Ok(rx) => rx,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot follow desk status changes");
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                        _ = shutdown.changed() => return,
+                    }
+                }
+            };
+            loop {
+                tokio::select! {
+                    e = events.recv() => match e {
+                        Some(Ok(_)) => {
+                            if let Err(e) = self.refresh_load().await {
+                                tracing::warn!(error = %e, "cannot refresh desk load");
+                            }
+                        }
+                        _ => break,
+                    },
+                    _ = shutdown.changed() => return,
+                }
+            }
+        }
+    }
+
     /// One sweep: requeue expired leases, escalate tasks past their queue-wait target. Safe in
     /// every replica at once: each lease and deadline is acted on by one script run.
     pub async fn sweep(&self) -> Result<()> {

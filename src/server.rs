@@ -155,6 +155,7 @@ async fn run_with_redis(
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let upkeep = tokio::spawn(app.clone().run_upkeep(stop_rx.clone()));
+    let follower = tokio::spawn(app.clone().follow_desk_status(stop_rx.clone()));
     let mut metrics_stop = stop_rx.clone();
     let metrics_task = tokio::spawn(telemetry::serve_metrics(metrics, async move {
         let _ = metrics_stop.changed().await;
@@ -175,6 +176,6 @@ async fn run_with_redis(
 
     let result = serve(app, grpc, shutdown, settings.drain).await;
     let _ = stop_tx.send(true);
-    let _ = tokio::join!(upkeep, metrics_task, reloader);
+    let _ = tokio::join!(upkeep, follower, metrics_task, reloader);
     result
 }

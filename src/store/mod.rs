@@ -442,6 +442,21 @@ impl Store {
         desk: &str,
         after_id: &str,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<DeskEvent>>> {
+        self.follow(&format!("ev:{desk}"), after_id).await
+    }
+
+    /// Follows the centre's operations stream (desk status changes) from now on.
+    pub async fn watch_ops(&self) -> Result<tokio::sync::mpsc::Receiver<Result<DeskEvent>>> {
+        self.follow("ops", "$").await
+    }
+
+    /// Follows one stream of the centre on a connection of its own (a blocking read must not
+    /// hold up the shared connection), until the receiver is dropped.
+    async fn follow(
+        &self,
+        suffix: &str,
+        after_id: &str,
+    ) -> Result<tokio::sync::mpsc::Receiver<Result<DeskEvent>>> {
         let config = redis::AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(10)));
@@ -449,7 +464,7 @@ impl Store {
             .client
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
-        let key = self.key(&format!("ev:{desk}"));
+        let key = self.key(suffix);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let mut last = if after_id.is_empty() {
             "$".to_owned()

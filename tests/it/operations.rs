@@ -175,3 +175,55 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     s.read_to_string(&mut body).await.unwrap();
     body
 }
+
+#[tokio::test]
+async fn another_replica_routes_around_a_closed_desk_as_soon_as_it_is_closed() {
+    let mut t = TestApp::spawn().await;
+    // A second replica on the same Redis that only follows desk status changes (no upkeep loop,
+    // so the once-a-second refresh cannot be what updates it).
+    let store = bluelight::store::Store::connect(&t.redis.url(), Default::default())
+        .await
+        .unwrap();
+    let other = std::sync::Arc::new(
+        bluelight::app::App::new(
+            store,
+            Default::default(),
+            bluelight::app::LeasePolicy {
+                default: std::time::Duration::from_secs(60),
+                max: std::time::Duration::from_secs(3600),
+            },
+        )
+        .unwrap(),
+    );
+    let (_stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(other.clone().follow_desk_status(stopped));
+    let contact = bluelight::domain::Contact {
+        narrative: "my bike was stolen from outside the station".into(),
+        location: bluelight::domain::Location {
+            postcode: "CM1 1AA".into(),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    assert_eq!(other.decide(&contact).route.desks, vec!["police-west"]);
+    // The follower subscribes from "now": close the desk until the follower has seen it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        t.ops
+            .set_desk_status(p::SetDeskStatusRequest {
+                desk: "police-west".into(),
+                open: false,
+                reason: "staff briefing".into(),
+            })
+            .await
+            .unwrap();
+        if other.decide(&contact).route.desks == vec!["police-overflow"] {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the other replica never saw the desk close"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

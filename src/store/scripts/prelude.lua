@@ -13,6 +13,7 @@
 --   P.."seq", P.."fence"     counters: arrival order, lease fencing tokens
 --   P.."day:"..yyyymmdd      counter: incident numbers of the day, expires
 --   P.."desks"               hash    desk -> "open" | "closed"
+--   P.."ops"                 stream  desk status changes, followed by every replica
 
 local function now_ms()
   local t = redis.call('TIME')

@@ -357,3 +357,193 @@ async fn scrape(addr: std::net::SocketAddr) -> String {
     let _ = s.read_to_string(&mut body).await;
     body
 }
+
+/// Starts `bluelight serve` with its own managed Redis in `dir`, JSON logs to `log`; returns the
+/// child and its gRPC port.
+fn serve_managed(
+    dir: &std::path::Path,
+    log: &std::path::Path,
+    extra: &[&str],
+) -> (std::process::Child, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = bluelight()
+        .args([
+            "serve",
+            "--metrics-listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--data-dir",
+        ])
+        .arg(dir)
+        .args(["--listen", &format!("127.0.0.1:{port}")])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    (child, port)
+}
+
+/// The gRPC channel to a server on `port`, once it answers.
+async fn connect(port: u16) -> tonic::transport::Channel {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let ep =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        if let Ok(c) = ep.connect().await {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits for the child to exit; a hang guard, not a timing assertion.
+fn wait_exit(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve did not exit");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+#[tokio::test]
+async fn the_managed_redis_is_restarted_when_it_dies_and_keeps_every_contact() {
+    use bluelight::proto as p;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("serve.log");
+    let (mut child, port) = serve_managed(&dir.path().join("redis"), &log, &[]);
+    let channel = connect(port).await;
+    let mut intake = p::intake_client::IntakeClient::new(channel);
+    let submit = |id: &str| p::SubmitContactRequest {
+        contact: Some(crate::harness::call(id, "my kitchen is on fire")),
+    };
+    let first = intake
+        .submit_contact(submit("managed-1"))
+        .await
+        .unwrap()
+        .into_inner();
+    let reference = first.incident.unwrap().reference;
+
+    // Find the managed server's port in the start-up log and kill it as a crash would.
+    let text = std::fs::read_to_string(&log).unwrap();
+    let url = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .find(|l| l["fields"]["message"] == "started managed redis-server")
+        .and_then(|l| l["fields"]["url"].as_str().map(str::to_owned))
+        .expect("the start-up log names the managed redis");
+    let redis_port = url
+        .trim_end_matches('/')
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .to_owned();
+    assert_ne!(redis_port, "6379");
+    let killed = std::process::Command::new("pkill")
+        .args([
+            "-KILL",
+            "-f",
+            &format!("redis-server 127.0.0.1:{redis_port}"),
+        ])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "the managed redis-server was running");
+
+    // The supervisor restarts it on the same port and data: the incident is still there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let got = loop {
+        match intake
+            .get_incident(p::GetIncidentRequest {
+                reference: reference.clone(),
+            })
+            .await
+        {
+            Ok(r) => break r.into_inner().incident.unwrap(),
+            Err(e) => {
+                assert_eq!(e.code(), tonic::Code::Unavailable, "{e:?}");
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "redis was not restarted"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+    };
+    assert_eq!(got.reference, reference);
+    intake
+        .submit_contact(submit("managed-2"))
+        .await
+        .expect("submits work again");
+
+    // SIGTERM stops the service and its redis-server.
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(wait_exit(&mut child).success());
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("redis-server 127.0.0.1:{redis_port}")])
+        .status()
+        .unwrap();
+    assert!(
+        !left.success(),
+        "the managed redis-server was stopped with the service"
+    );
+    assert!(
+        dir.path().join("redis/appendonlydir").exists(),
+        "AOF data is kept"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_drains_for_a_bounded_time_even_with_a_desk_being_watched() {
+    use bluelight::proto as p;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bluelight.toml");
+    std::fs::write(&config, "drain_seconds = 1\n").unwrap();
+    let log = dir.path().join("serve.log");
+    let (mut child, port) = serve_managed(
+        &dir.path().join("redis"),
+        &log,
+        &["--config", config.to_str().unwrap()],
+    );
+    let channel = connect(port).await;
+    let mut dispatch = p::dispatch_client::DispatchClient::new(channel);
+    let mut stream = dispatch
+        .watch_desk(p::WatchDeskRequest {
+            desk: "fire-control".into(),
+            after_id: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+    assert!(
+        wait_exit(&mut child).success(),
+        "a clean exit after the drain"
+    );
+    // The open stream was closed by the shutdown rather than holding it up.
+    assert!(!matches!(stream.message().await, Ok(Some(_))));
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("shutting down: not serving, draining"),
+        "{text}"
+    );
+}

@@ -149,11 +149,7 @@ fn a_bad_flag_value_says_what_to_fix() {
 async fn json_logs_carry_the_reference_and_never_the_caller() {
     use bluelight::proto as p;
     let t = crate::harness::TestApp::spawn().await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let mut child = bluelight()
@@ -174,19 +170,7 @@ async fn json_logs_carry_the_reference_and_never_the_caller() {
         .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let channel = loop {
-        let ep =
-            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-        if let Ok(c) = ep.connect().await {
-            break c;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "serve did not come up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let channel = crate::harness::connect(port).await;
     let mut intake = p::intake_client::IntakeClient::new(channel);
     let mut contact = crate::harness::call("privacy-1", "my kitchen is on fire");
     contact.caller = Some(p::Caller {
@@ -233,11 +217,7 @@ async fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("rules.toml");
     std::fs::write(&rules, bluelight::triage::DEFAULT_RULES).unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -256,19 +236,7 @@ async fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    let channel = loop {
-        let ep =
-            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-        if let Ok(c) = ep.connect().await {
-            break c;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "serve did not come up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
+    let channel = crate::harness::connect(port).await;
     let mut intake = p::intake_client::IntakeClient::new(channel);
     let preview = |narrative: &str| p::PreviewTriageRequest {
         contact: Some(crate::harness::call("", narrative)),
@@ -323,7 +291,7 @@ async fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
     std::fs::write(&rules, "this is not a rules file").unwrap();
     hup(child.id());
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !scrape(metrics)
+    while !crate::harness::http_get(metrics, "/metrics")
         .await
         .contains("bluelight_config_reloads_total{result=\"rejected\"} 1")
     {
@@ -345,19 +313,6 @@ async fn sighup_reloads_the_rules_and_a_bad_file_keeps_the_old_ones() {
     child.wait().unwrap();
 }
 
-async fn scrape(addr: std::net::SocketAddr) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
-        return String::new();
-    };
-    let _ = s
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut body = String::new();
-    let _ = s.read_to_string(&mut body).await;
-    body
-}
-
 /// Starts `bluelight serve` with its own managed Redis in `dir`, JSON logs to `log`; returns the
 /// child and its gRPC port.
 fn serve_managed(
@@ -365,11 +320,7 @@ fn serve_managed(
     log: &std::path::Path,
     extra: &[&str],
 ) -> (std::process::Child, u16) {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = crate::harness::free_port();
     let child = bluelight()
         .args([
             "serve",
@@ -387,23 +338,6 @@ fn serve_managed(
         .spawn()
         .unwrap();
     (child, port)
-}
-
-/// The gRPC channel to a server on `port`, once it answers.
-async fn connect(port: u16) -> tonic::transport::Channel {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    loop {
-        let ep =
-            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-        if let Ok(c) = ep.connect().await {
-            return c;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "serve did not come up"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
 }
 
 /// Waits for the child to exit; a hang guard, not a timing assertion.
@@ -424,7 +358,7 @@ async fn the_managed_redis_is_restarted_when_it_dies_and_keeps_every_contact() {
     let dir = tempfile::tempdir().unwrap();
     let log = dir.path().join("serve.log");
     let (mut child, port) = serve_managed(&dir.path().join("redis"), &log, &[]);
-    let channel = connect(port).await;
+    let channel = crate::harness::connect(port).await;
     let mut intake = p::intake_client::IntakeClient::new(channel);
     let submit = |id: &str| p::SubmitContactRequest {
         contact: Some(crate::harness::call(id, "my kitchen is on fire")),
@@ -520,7 +454,7 @@ async fn sigterm_drains_for_a_bounded_time_even_with_a_desk_being_watched() {
         &log,
         &["--config", config.to_str().unwrap()],
     );
-    let channel = connect(port).await;
+    let channel = crate::harness::connect(port).await;
     let mut dispatch = p::dispatch_client::DispatchClient::new(channel);
     let mut stream = dispatch
         .watch_desk(p::WatchDeskRequest {

@@ -189,3 +189,43 @@ pub fn reference(r: &p::SubmitContactResponse) -> String {
         .map(|i| i.reference.clone())
         .unwrap_or_default()
 }
+
+/// A free loopback port (for a server process a test starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The gRPC channel to a server process on `port`, once it answers.
+pub async fn connect(port: u16) -> Channel {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let ep =
+            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
+        if let Ok(c) = ep.connect().await {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not come up"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// GET `path` from a plain HTTP server (the metrics endpoint): the whole response, or empty if
+/// nothing answers yet.
+pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return String::new();
+    };
+    let request = format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+    let _ = s.write_all(request.as_bytes()).await;
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body).await;
+    body
+}

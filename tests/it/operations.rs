@@ -151,7 +151,7 @@ async fn the_metrics_endpoint_shows_contacts_and_queue_depth_without_caller_data
         .await
         .unwrap();
     t.app.refresh_load().await.unwrap();
-    let body = http_get(addr, "/metrics").await;
+    let body = crate::harness::http_get(addr, "/metrics").await;
     for name in [
         "bluelight_contacts_received_total",
         "bluelight_triage_decisions_total",
@@ -163,17 +163,6 @@ async fn the_metrics_endpoint_shows_contacts_and_queue_depth_without_caller_data
     assert!(
         !body.contains("07700900000") && !body.contains("Test Caller") && !body.contains("m-1")
     );
-}
-
-async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .unwrap();
-    let mut body = String::new();
-    s.read_to_string(&mut body).await.unwrap();
-    body
 }
 
 #[tokio::test]

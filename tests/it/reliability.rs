@@ -10,7 +10,7 @@ use bluelight::proto::dispatch_client::DispatchClient;
 use bluelight::proto::intake_client::IntakeClient;
 use tonic::Code;
 
-use crate::harness::{TestApp, call, reference};
+use crate::harness::{TestApp, call, connect, free_port, reference};
 
 /// A contact with no caller number or coordinates, so it never links to another.
 fn lone(id: &str, narrative: &str) -> p::Contact {
@@ -140,14 +140,6 @@ async fn eight_dispatchers_claiming_at_once_never_share_an_incident_and_get_them
     assert_consistent(&t).await;
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `bluelight serve` as a separate process on the test's Redis.
 fn serve(redis_url: &str, port: u16) -> Child {
     Command::new(env!("CARGO_BIN_EXE_bluelight"))
@@ -164,19 +156,6 @@ fn serve(redis_url: &str, port: u16) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .expect("bluelight serve starts")
-}
-
-async fn connect(port: u16) -> tonic::transport::Channel {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let ep =
-            tonic::transport::Endpoint::from_shared(format!("http://127.0.0.1:{port}")).unwrap();
-        if let Ok(c) = ep.connect().await {
-            return c;
-        }
-        assert!(Instant::now() < deadline, "bluelight serve did not come up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 #[tokio::test]

@@ -400,9 +400,7 @@ impl Store {
         supervisor: &str,
     ) -> Result<Vec<String>> {
         let mut c = self.conn.clone();
-        let time: Vec<i64> = redis::cmd("TIME").query_async(&mut c).await?;
-        let now =
-            time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        let now = redis_now_ms(&mut c).await?;
         let due: Vec<String> = redis::cmd("ZRANGEBYSCORE")
             .arg(self.key("deadlines"))
             .arg("-inf")
@@ -646,9 +644,7 @@ impl Store {
         let mut c = self.conn.clone();
         let replies: Vec<Value> = pipe.query_async(&mut c).await?;
         let mut it = replies.into_iter();
-        let time: Vec<i64> = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
-        let now =
-            time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        let now = time_ms(redis::from_redis_value(it.next().unwrap_or(Value::Nil))?);
         let status: HashMap<String, String> =
             redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
         let mut out = Vec::with_capacity(desks.len());
@@ -672,9 +668,7 @@ impl Store {
     /// How many queued desk tasks are past their escalation deadline.
     pub async fn overdue_count(&self) -> Result<u64> {
         let mut c = self.conn.clone();
-        let time: Vec<i64> = redis::cmd("TIME").query_async(&mut c).await?;
-        let now =
-            time.first().copied().unwrap_or(0) * 1000 + time.get(1).copied().unwrap_or(0) / 1000;
+        let now = redis_now_ms(&mut c).await?;
         Ok(c.zcount(self.key("deadlines"), "-inf", now).await?)
     }
 
@@ -707,6 +701,15 @@ impl Store {
     pub fn prefix(&self) -> &str {
         &self.prefix
     }
+}
+
+/// A Redis `TIME` reply (seconds, microseconds) in milliseconds: the one clock of the centre.
+fn time_ms(time: (i64, i64)) -> i64 {
+    time.0 * 1000 + time.1 / 1000
+}
+
+async fn redis_now_ms(c: &mut ConnectionManager) -> Result<i64> {
+    Ok(time_ms(redis::cmd("TIME").query_async(c).await?))
 }
 
 impl From<redis::ParsingError> for Error {

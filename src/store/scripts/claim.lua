@@ -2,16 +2,10 @@
 -- KEYS[1] queue
 -- ARGV: 1 prefix, 2 reference, 3 desk, 4 dispatcher, 5 lease ms, 6 event cap, 7 audit cap
 local P, ref, desk = ARGV[1], ARGV[2], ARGV[3]
-local inc = P .. 'inc:' .. ref
-if redis.call('EXISTS', inc) == 0 then
-  return fail('BL_NOT_FOUND', 'incident ' .. ref .. ' does not exist')
-end
-local f = redis.call('HMGET', inc, 't:' .. desk .. ':state', 't:' .. desk .. ':by')
-if not f[1] then
-  return fail('BL_NOT_FOUND', 'incident ' .. ref .. ' has no task on desk ' .. desk)
-end
+local _, f, err = find_task(P, ref, desk)
+if err then return err end
 if f[1] ~= 'queued' or redis.call('ZREM', KEYS[1], ref) == 0 then
   return fail('BL_CONFLICT', 'incident ' .. ref .. ' at ' .. desk .. ' is ' .. f[1] ..
-    (f[2] and (' by ' .. f[2]) or '') .. ', not queued')
+    (f[3] and (' by ' .. f[3]) or '') .. ', not queued')
 end
 return lease_task(P, ref, desk, ARGV[4], ARGV[5], now_ms(), ARGV[6], ARGV[7], 'claim')

@@ -64,16 +64,23 @@ local function requeue(P, ref, desk, now)
   redis.call('HDEL', inc, 't:' .. desk .. ':token', 't:' .. desk .. ':by', 't:' .. desk .. ':exp')
 end
 
--- Checks that `token` is the current lease on a desk task; returns the incident key or an error.
-local function check_lease(P, ref, desk, token)
+-- Finds a desk task: the incident key and the task's state and holder, or an error reply.
+local function find_task(P, ref, desk)
   local inc = P .. 'inc:' .. ref
   if redis.call('EXISTS', inc) == 0 then
-    return nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' does not exist')
+    return nil, nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' does not exist')
   end
-  local f = redis.call('HMGET', inc, 't:' .. desk .. ':state', 't:' .. desk .. ':token')
+  local f = redis.call('HMGET', inc, 't:' .. desk .. ':state', 't:' .. desk .. ':token', 't:' .. desk .. ':by')
   if not f[1] then
-    return nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' has no task on desk ' .. desk)
+    return nil, nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' has no task on desk ' .. desk)
   end
+  return inc, f, nil
+end
+
+-- Checks that `token` is the current lease on a desk task; returns the incident key or an error.
+local function check_lease(P, ref, desk, token)
+  local inc, f, err = find_task(P, ref, desk)
+  if err then return nil, err end
   if f[1] ~= 'claimed' or f[2] ~= token then
     return nil, fail('BL_STALE', 'lease token ' .. token .. ' on ' .. ref .. ' at ' .. desk ..
       ' is not current (task is ' .. f[1] .. '); claim it again')

@@ -390,14 +390,26 @@ async fn shutdown_signal() {
     }
 }
 
-async fn channel(server: &str) -> Result<tonic::transport::Channel, String> {
-    tonic::transport::Endpoint::from_shared(server.to_owned())
+/// The connection of the client commands; `timeout` bounds each request (None for streams).
+async fn connect(
+    server: &str,
+    timeout: Option<std::time::Duration>,
+) -> Result<tonic::transport::Channel, String> {
+    let mut endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
         .map_err(|e| format!("--server {server:?}: {e}"))?
         .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(10))
+        .tcp_nodelay(true);
+    if let Some(t) = timeout {
+        endpoint = endpoint.timeout(t);
+    }
+    endpoint
         .connect()
         .await
         .map_err(|e| format!("cannot reach {server}: {e}; is `bluelight serve` running?"))
+}
+
+async fn channel(server: &str) -> Result<tonic::transport::Channel, String> {
+    connect(server, Some(std::time::Duration::from_secs(10))).await
 }
 
 fn status_text(s: tonic::Status) -> String {
@@ -616,15 +628,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             after,
         } => {
             // No request timeout: a watch lasts as long as it is wanted.
-            let endpoint = tonic::transport::Endpoint::from_shared(server.server.clone())
-                .map_err(|e| format!("--server: {e}"))?;
-            let conn = endpoint.connect().await.map_err(|e| {
-                format!(
-                    "cannot reach {}: {e}; is `bluelight serve` running?",
-                    server.server
-                )
-            })?;
-            let mut c = DispatchClient::new(conn);
+            let mut c = DispatchClient::new(connect(&server.server, None).await?);
             let mut stream = c
                 .watch_desk(p::WatchDeskRequest {
                     desk: desk.clone(),
@@ -670,7 +674,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                     .unwrap_or(0)
             );
             let r = crate::load::run(crate::load::Plan {
-                server: server.server.clone(),
+                channel: connect(&server.server, None).await?,
                 rate,
                 duration: std::time::Duration::from_secs(duration),
                 concurrency,

@@ -28,7 +28,8 @@ const POSTCODES: &[&str] = &[
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct Plan {
-    pub server: String,
+    /// A connection to the server.
+    pub channel: tonic::transport::Channel,
     /// Contacts per second; 0 for as fast as `concurrency` allows.
     pub rate: u32,
     pub duration: Duration,
@@ -78,13 +79,7 @@ fn contact(run_id: &str, n: u64) -> p::Contact {
 
 /// Runs the plan and reports.
 pub async fn run(plan: Plan) -> Result<Report, String> {
-    let channel = tonic::transport::Endpoint::from_shared(plan.server.clone())
-        .map_err(|e| format!("--server: {e}"))?
-        .tcp_nodelay(true)
-        .connect()
-        .await
-        .map_err(|e| format!("cannot reach {}: {e}", plan.server))?;
-    let client = IntakeClient::new(channel);
+    let client = IntakeClient::new(plan.channel.clone());
     let report = Arc::new(Mutex::new(Report::default()));
     let started = Instant::now();
     let end = started + plan.duration;

@@ -696,11 +696,6 @@ impl Store {
             .await?;
         Ok(())
     }
-
-    /// The raw key prefix of this centre, for tests and tools that inspect Redis.
-    pub fn prefix(&self) -> &str {
-        &self.prefix
-    }
 }
 
 /// A Redis `TIME` reply (seconds, microseconds) in milliseconds: the one clock of the centre.

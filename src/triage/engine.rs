@@ -95,13 +95,6 @@ impl Engine {
         self.types.len()
     }
 
-    /// The incident types, as (code, name, agency, default grade).
-    pub fn types(&self) -> impl Iterator<Item = (&str, &str, Agency, Grade)> {
-        self.types
-            .iter()
-            .map(|t| (t.code.as_str(), t.name.as_str(), t.agency, t.grade))
-    }
-
     /// Decides agency, grade and type for a contact, with reasons. Pure: no I/O, no clock.
     pub fn classify(&self, contact: &Contact) -> Triage {
         let mut facts = FactSet::default();

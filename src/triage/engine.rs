@@ -2,7 +2,7 @@
 //! matching incident type, then grade raises and qualifiers, each with its reasons.
 
 use super::facts::{BuiltinIndex, FactSet};
-use super::text::{Found, Scanner, normalise};
+use super::text::{Scanner, Scratch};
 use crate::domain::{Agency, Contact, Grade, Referral, Triage};
 
 /// A condition over facts: all of `all`, at least one of `any` (when not empty), none of `none`.
@@ -15,9 +15,10 @@ pub struct Cond {
 
 impl Cond {
     pub fn holds(&self, f: &FactSet) -> bool {
+        // `&` rather than `&&`: evaluating all three is cheaper than branching between them.
         f.contains_all(&self.all)
-            && (self.any.is_empty() || f.intersects(&self.any))
-            && !f.intersects(&self.none)
+            & (self.any.is_empty() | f.intersects(&self.any))
+            & !f.intersects(&self.none)
     }
 
     /// True for a condition with no terms, which every contact meets.
@@ -51,9 +52,8 @@ pub struct RaiseRule {
     pub name: String,
     pub cond: Cond,
     pub target: Raise,
-    pub agencies: Vec<Agency>,
-    pub types: Vec<String>,
-    pub except: Vec<String>,
+    /// Whether the raise applies to each incident type, by index.
+    pub applies: Vec<bool>,
 }
 
 pub struct QualifierRule {
@@ -73,7 +73,7 @@ enum Evidence {
 pub struct Engine {
     pub(super) facts: Vec<String>,
     pub(super) builtin: BuiltinIndex,
-    pub(super) scanner: Scanner,
+    pub(crate) scanner: Scanner,
     pub(super) defines: Vec<(usize, Cond)>,
     pub(super) types: Vec<TypeRule>,
     pub(super) raises: Vec<RaiseRule>,
@@ -81,9 +81,9 @@ pub struct Engine {
 }
 
 thread_local! {
-    /// Scratch buffers of `classify` (normalised text, phrases found), kept per thread so a
+    /// Scratch buffers of `classify` (normalised text when not ASCII, phrases found), kept per thread so a
     /// classification does not allocate them afresh.
-    static BUFFERS: std::cell::Cell<(Vec<u8>, Vec<Found>)> = const { std::cell::Cell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: std::cell::Cell<Scratch> = const { std::cell::Cell::new(Scratch::new()) };
 }
 
 /// Confidence given when only the catch-all type matched.
@@ -108,10 +108,9 @@ impl Engine {
             }
         });
 
-        let (mut text, mut found) = BUFFERS.with(|b| b.take());
-        normalise(&contact.narrative, &mut text);
-        self.scanner
-            .scan(&text, &mut found, |hit| match hit.negated_by {
+        let mut scratch = SCRATCH.take();
+        self.scanner.scan(&contact.narrative, &mut scratch, |hit| {
+            match hit.negated_by {
                 None => {
                     if !facts.contains(hit.fact) {
                         facts.insert(hit.fact);
@@ -123,9 +122,10 @@ impl Engine {
                     self.scanner.phrase(hit.phrase),
                     self.scanner.phrase(neg)
                 )),
-            });
+            }
+        });
 
-        BUFFERS.with(|b| b.set((text, found)));
+        SCRATCH.set(scratch);
 
         for (fact, cond) in &self.defines {
             if !facts.contains(*fact) && cond.holds(&facts) {
@@ -134,10 +134,11 @@ impl Engine {
             }
         }
 
-        let rule = self
+        let (index, rule) = self
             .types
             .iter()
-            .find(|t| t.cond.holds(&facts))
+            .enumerate()
+            .find(|(_, t)| t.cond.holds(&facts))
             .expect("the last type has no conditions; compile() checks it");
 
         let mut reasons = Vec::with_capacity(4 + notes.len());
@@ -152,15 +153,7 @@ impl Engine {
 
         let mut grade = rule.grade;
         for r in &self.raises {
-            let applies = if r.agencies.is_empty() {
-                rule.agency != Agency::None
-            } else {
-                r.agencies.contains(&rule.agency)
-            };
-            let applies = applies
-                && (r.types.is_empty() || r.types.contains(&rule.code))
-                && !r.except.contains(&rule.code);
-            if !applies || !r.cond.holds(&facts) {
+            if !r.applies[index] || !r.cond.holds(&facts) {
                 continue;
             }
             let target = match r.target {

@@ -19,18 +19,27 @@ impl FactSet {
         self.0[fact / 64] & (1 << (fact % 64)) != 0
     }
 
-    /// Every fact of `other` is here.
+    /// Every fact of `other` is here. Whole words at a time, no early exit: rules are
+    /// checked by the hundred per contact, and straight-line code is faster than branches.
     pub fn contains_all(&self, other: &FactSet) -> bool {
-        self.0.iter().zip(other.0.iter()).all(|(a, b)| a & b == *b)
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0, |missing, (a, b)| missing | (b & !a))
+            == 0
     }
 
     /// At least one fact of `other` is here.
     pub fn intersects(&self, other: &FactSet) -> bool {
-        self.0.iter().zip(other.0.iter()).any(|(a, b)| a & b != 0)
+        self.0
+            .iter()
+            .zip(other.0.iter())
+            .fold(0, |common, (a, b)| common | (a & b))
+            != 0
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.iter().all(|w| *w == 0)
+        self.0.iter().fold(0, |bits, w| bits | w) == 0
     }
 
     /// Indices of the facts in the set, in order.

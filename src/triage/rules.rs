@@ -370,13 +370,27 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             }
         }
         let cond = resolve(&mut p, r.span(), &rule, &d.when, &facts);
+        // Which incident types the raise applies to, by type index: its agencies (any but
+        // referrals when none are named), its types (all when none are named), not its
+        // exceptions.
+        let applies = types
+            .iter()
+            .map(|t| {
+                let agency = if d.agencies.is_empty() {
+                    t.agency != Agency::None
+                } else {
+                    d.agencies.contains(&t.agency)
+                };
+                agency
+                    && (d.types.is_empty() || d.types.contains(&t.code))
+                    && !d.except.contains(&t.code)
+            })
+            .collect();
         raises.push(RaiseRule {
             name: d.name.clone(),
             cond,
             target,
-            agencies: d.agencies.clone(),
-            types: d.types.clone(),
-            except: d.except.clone(),
+            applies,
         });
     }
 

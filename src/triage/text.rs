@@ -1,20 +1,32 @@
 //! Reading narratives as people write them.
 //!
-//! A narrative is normalised once (lower case, apostrophes dropped so "isn't" and "isnt" are one
-//! word, every other non-alphanumeric a space, clause punctuation kept as a `.` word), then one
-//! Aho-Corasick automaton (daachorse's double array, compact enough to stay in cache with a
-//! couple of thousand phrases) finds every phrase of the rules file in a single pass. Phrases
-//! match whole words only. Then:
+//! Narratives are matched against every phrase of the rules file in one pass, by a
+//! deterministic automaton built when the rules are compiled. The automaton reads the caller's
+//! bytes as they come, and normalises while it matches: letters are folded to lower case,
+//! apostrophes are skipped (so "isn't" and "isnt" are one word), a run of separators is one
+//! word break, and clause punctuation (`. , ! ? ; :` and new lines) ends a clause. Phrases
+//! match whole words only. Text with characters outside ASCII is first normalised by
+//! [`normalise`] (Unicode case folding), then read by the same automaton.
+//!
+//! The automaton is Aho-Corasick over the phrases padded with a word break on each side, made
+//! into a full transition table over byte classes (one load per byte, no failure links to
+//! follow at run time), with the normalisation built into its states: a second separator or an
+//! apostrophe leaves the state as it is, and clause punctuation closes any phrase that was
+//! ending and starts afresh, so no phrase spans two clauses. States are numbered in three runs
+//! (those that complete phrases, the rest just after a word break, those inside a word), so a
+//! comparison per byte tells whether anything matched and whether a word began; at most 65,536
+//! states fit (the shipped rules make about 22,000). Longer texts are read in several passes
+//! at once (see [`Scanner::find`]).
+//!
+//! What matched is then judged by word position:
 //!
 //! - a cue inside an *ignore* phrase is a red herring ("bonfire night", "smoking weed"), and
 //!   one inside a longer *exclusive* cue is that cue only ("fire alarm" is not a fire);
-//! - a cue shortly after a *negation* in the same clause is negated ("no one's trapped",
+//! - a cue a few words after a *negation* in the same clause is negated ("no one's trapped",
 //!   "isn't on fire"), unless an *uncertainty* phrase voids the negation ("not sure if anyone's
-//!   inside"): an unknown never lowers priority.
+//!   inside") or a *break* ("but", "and") comes between: an unknown never lowers priority.
 //!
 //! Linear in the text, no backtracking: there is no input that makes it slow.
-
-use daachorse::DoubleArrayAhoCorasick;
 
 /// What a phrase of the automaton means.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,12 +44,28 @@ pub enum PhraseKind {
     Break,
 }
 
-/// A phrase found in a narrative: byte span in the normalised text and the phrase's index.
+impl PhraseKind {
+    fn masks(self) -> bool {
+        matches!(
+            self,
+            PhraseKind::Ignore
+                | PhraseKind::Cue {
+                    exclusive: true,
+                    ..
+                }
+        )
+    }
+}
+
+/// A phrase found in a narrative: its words `start..end` (counted from 0) and clause, the
+/// phrase's index, and the byte that completed it.
 #[derive(Clone, Copy, Debug)]
 pub struct Found {
-    pub start: usize,
-    pub end: usize,
-    pub phrase: usize,
+    pub start: u32,
+    pub end: u32,
+    pub clause: u32,
+    pub phrase: u32,
+    at: u32,
 }
 
 /// A cue found in a narrative, and what became of it.
@@ -49,47 +77,331 @@ pub struct CueHit {
     pub negated_by: Option<usize>,
 }
 
+/// Byte classes: the first four are fixed, then one class per byte that occurs in a phrase,
+/// common letters first so that their columns share a cache line.
+const SPACE: u8 = 0;
+const CLAUSE: u8 = 1;
+const SKIP: u8 = 2;
+/// A letter or digit that occurs in no phrase.
+const OTHER: u8 = 3;
+/// Letters by how often English uses them, then digits.
+const BY_FREQUENCY: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz0123456789";
+
+/// Classes whose transitions sit in the hot table: 32 two-byte states, one cache line.
+const HOT: usize = 32;
+
+/// Passes of the automaton read at once over a longer text.
+const PASSES: usize = 4;
+/// Texts shorter than this are read in one pass: the passes' overlap would cost more than the
+/// interleaving saves.
+const SPLIT_FROM: usize = 192;
+
+/// Buffers a scan reuses: the normalised text (for text that is not ASCII), the phrases found
+/// by each pass, and all of them in order.
+pub struct Scratch {
+    normalised: Vec<u8>,
+    passes: [Vec<Found>; PASSES],
+    found: Vec<Found>,
+}
+
+impl Scratch {
+    pub const fn new() -> Scratch {
+        Scratch {
+            normalised: Vec::new(),
+            passes: [const { Vec::new() }; PASSES],
+            found: Vec::new(),
+        }
+    }
+}
+
+impl Default for Scratch {
+    fn default() -> Self {
+        Scratch::new()
+    }
+}
+
+/// Where a pass of the automaton is: its state, and the words begun (low half) and clause
+/// punctuation seen (high half) since it started.
+#[derive(Clone, Copy)]
+struct Position {
+    state: u16,
+    counts: u64,
+}
+
 /// The compiled phrase automaton.
 pub struct Scanner {
-    automaton: DoubleArrayAhoCorasick<u32>,
-    /// Kind of each phrase, by pattern index.
+    /// Class of each byte, for raw ASCII text and for normalised text alike.
+    classes: [u8; 256],
+    /// `hot[state * HOT + class]` is the next state for the first [`HOT`] classes: word
+    /// breaks and the common letters, one cache line per state.
+    hot: Vec<u16>,
+    /// `cold[state * (classes - HOT) + class - HOT]` for the rest (rare letters, digits).
+    cold: Vec<u16>,
+    cold_width: usize,
+    /// The state before any text: just after a word break.
+    start: u16,
+    /// States below this complete at least one phrase.
+    reporting: u16,
+    /// States from here on are in the middle of a word; those before, just after a break.
+    in_word: u16,
+    /// For each completing state: its phrases in `outputs`, longest first.
+    output_ranges: Vec<(u32, u32)>,
+    outputs: Vec<u32>,
+    /// Kind, normalised text and number of words of each phrase.
     kinds: Vec<PhraseKind>,
-    /// The normalised text of each phrase, for reasons.
     phrases: Vec<String>,
+    words: Vec<u32>,
     /// Words allowed between a negation and the cue it negates.
-    window: usize,
-    /// Length of the longest negation, uncertainty or break phrase.
-    longest_aux: usize,
+    window: u32,
+    /// Most words in any phrase.
+    longest: u32,
+}
+
+/// The trie of padded phrases with Aho-Corasick failure transitions, before it becomes a table.
+struct Trie {
+    /// `next[node * stride + class]`, `u32::MAX` for none.
+    next: Vec<u32>,
+    /// Class of the symbol that leads into each node.
+    last: Vec<u8>,
+    outputs: Vec<Vec<u32>>,
+}
+
+impl Trie {
+    const NONE: u32 = u32::MAX;
+
+    fn add_node(&mut self, stride: usize, last: u8) -> u32 {
+        let id = self.last.len() as u32;
+        self.next.extend(std::iter::repeat_n(Trie::NONE, stride));
+        self.last.push(last);
+        self.outputs.push(Vec::new());
+        id
+    }
 }
 
 impl Scanner {
-    /// Builds the automaton. Phrases must already be normalised with [`normalise`].
+    /// Builds the automaton. Phrases must already be normalised with [`normalise`]: words of
+    /// lower-case letters and digits separated by single spaces.
     pub fn new(phrases: Vec<(String, PhraseKind)>, window: usize) -> Result<Scanner, String> {
-        let automaton = DoubleArrayAhoCorasick::with_values(
-            phrases
-                .iter()
-                .enumerate()
-                .map(|(i, (p, _))| (p.as_bytes(), i as u32)),
-        )
-        .map_err(|e| format!("cannot build phrase automaton: {e}"))?;
-        let longest_aux = phrases
+        // Byte classes: one per byte used in a phrase.
+        let mut used = [false; 256];
+        for (p, _) in &phrases {
+            for &b in p.as_bytes() {
+                used[usize::from(b)] = b != b' ';
+            }
+        }
+        let mut class_of = [None::<u8>; 256];
+        let mut count = usize::from(OTHER) + 1;
+        let common = BY_FREQUENCY.iter().map(|&b| usize::from(b));
+        for b in common.chain(128..256) {
+            if used[b] && class_of[b].is_none() {
+                class_of[b] = Some(count as u8);
+                count += 1;
+            }
+        }
+        let stride = count;
+        let mut classes = [0u8; 256];
+        for (b, class) in classes.iter_mut().enumerate() {
+            let folded = if b < 128 { ASCII[b] } else { b as u8 };
+            *class = match folded {
+                0 => SKIP,
+                b' ' => SPACE,
+                b'.' => CLAUSE,
+                f => class_of[usize::from(f)].unwrap_or(OTHER),
+            };
+        }
+
+        // The trie of " phrase ".
+        let mut trie = Trie {
+            next: Vec::new(),
+            last: Vec::new(),
+            outputs: Vec::new(),
+        };
+        // The root is mid-word, so a word break leads out of it.
+        let root = trie.add_node(stride, OTHER);
+        for (i, (p, _)) in phrases.iter().enumerate() {
+            let mut node = root;
+            let symbols = std::iter::once(SPACE)
+                .chain(p.bytes().map(|b| classes[usize::from(b)]))
+                .chain(std::iter::once(SPACE));
+            for c in symbols {
+                let slot = node as usize * stride + usize::from(c);
+                node = match trie.next[slot] {
+                    Trie::NONE => {
+                        let n = trie.add_node(stride, c);
+                        trie.next[slot] = n;
+                        n
+                    }
+                    n => n,
+                };
+            }
+            trie.outputs[node as usize].push(i as u32);
+        }
+
+        // Aho-Corasick: failure links turned into a full transition function `delta` over the
+        // normalised alphabet, breadth first so a node's failure state is finished before it.
+        let nodes = trie.last.len();
+        let mut delta = trie.next.clone();
+        let mut fail = vec![root; nodes];
+        let mut order = vec![root];
+        for (slot, &next) in delta[..stride].iter_mut().zip(&trie.next) {
+            match next {
+                Trie::NONE => *slot = root,
+                n => order.push(n),
+            }
+        }
+        // How often text is likely to reach each node, to keep the busy rows of the table
+        // together: the product of its symbols' rough frequencies (a word break about one byte
+        // in six, letters and digits falling off by their rank in English use).
+        let frequency = |c: usize| {
+            if c == usize::from(SPACE) {
+                1.0 / 6.0
+            } else {
+                0.13 * 0.9f64.powi((c - usize::from(OTHER) - 1) as i32)
+            }
+        };
+        let mut likely = vec![1f64; nodes];
+        let mut next_in_order = 1;
+        while let Some(&u) = order.get(next_in_order) {
+            next_in_order += 1;
+            let u = u as usize;
+            for c in 0..stride {
+                let f = delta[fail[u] as usize * stride + c];
+                match trie.next[u * stride + c] {
+                    Trie::NONE => delta[u * stride + c] = f,
+                    v => {
+                        likely[v as usize] = likely[u] * frequency(c);
+                        fail[v as usize] = f;
+                        let inherited = trie.outputs[f as usize].clone();
+                        trie.outputs[v as usize].extend(inherited);
+                        order.push(v);
+                    }
+                }
+            }
+        }
+
+        // States of the raw-text automaton: each trie node; for each node that completes
+        // phrases, a silent copy (the same place after a second separator or an apostrophe,
+        // which must not report again) and a clause copy (the phrases completed by clause
+        // punctuation, then a fresh start). Completing states are numbered last, shallow
+        // states first so the busiest rows sit together.
+        let completes = |u: usize| !trie.outputs[u].is_empty();
+        let mut by_likelihood: Vec<usize> = (0..nodes).collect();
+        by_likelihood.sort_by(|&u, &v| likely[v].total_cmp(&likely[u]));
+        let (completing, plain): (Vec<usize>, Vec<usize>) =
+            by_likelihood.into_iter().partition(|&u| completes(u));
+        let (after_break, mid_word): (Vec<usize>, Vec<usize>) =
+            plain.into_iter().partition(|&u| trie.last[u] == SPACE);
+        let states = nodes + 2 * completing.len();
+        if states > usize::from(u16::MAX) + 1 {
+            return Err(format!(
+                "the phrases make {states} automaton states; at most {} fit",
+                u16::MAX as usize + 1
+            ));
+        }
+        // Numbered in three runs, so one comparison tells what a state is: those that complete
+        // phrases (all just after a word break); the rest just after a word break; those in
+        // the middle of a word. Each run likeliest first.
+        let mut number = vec![0u16; nodes];
+        let mut silent = vec![0u16; nodes];
+        let mut clause = vec![0u16; nodes];
+        let mut numbers = 0..=u16::MAX;
+        let mut take = || numbers.next().expect("states counted above");
+        let mut output_ranges = Vec::with_capacity(2 * completing.len());
+        let mut outputs = Vec::new();
+        for &u in &completing {
+            number[u] = take();
+            let from = outputs.len() as u32;
+            outputs.extend_from_slice(&trie.outputs[u]);
+            output_ranges.push((from, outputs.len() as u32));
+        }
+        for &u in &completing {
+            clause[u] = take();
+            output_ranges.push(output_ranges[usize::from(number[u])]);
+        }
+        let reporting = output_ranges.len();
+        for &u in &after_break {
+            number[u] = take();
+        }
+        for &u in &completing {
+            silent[u] = take();
+        }
+        let in_word = reporting + after_break.len() + completing.len();
+        for &u in &mid_word {
+            number[u] = take();
+        }
+
+        let fresh = match trie.next[usize::from(SPACE)] {
+            // The node " ": just after a word break.
+            Trie::NONE => root as usize,
+            n => n as usize,
+        };
+        // One cache line of hot transitions per state: rows a power of two wide but half used
+        // would crowd into half the cache's sets.
+        let cold_width = count.saturating_sub(HOT);
+        let mut hot = vec![0u16; states * HOT];
+        let mut cold = vec![0u16; states * cold_width];
+        let mut row = |state: u16, f: &dyn Fn(u8) -> u16| {
+            let state = usize::from(state);
+            for c in 0..count {
+                match c.checked_sub(HOT) {
+                    None => hot[state * HOT + c] = f(c as u8),
+                    Some(k) => cold[state * cold_width + k] = f(c as u8),
+                }
+            }
+        };
+        // Where normalised symbol `c` leads from node `u`, as a raw-automaton state.
+        let step = |u: usize, c: u8| number[delta[u * stride + usize::from(c)] as usize];
+        for u in 0..nodes {
+            let stay = if completes(u) { silent[u] } else { number[u] };
+            let after_break = trie.last[u] == SPACE;
+            row(number[u], &|c| match c {
+                SKIP => stay,
+                SPACE if after_break => stay,
+                CLAUSE if after_break => number[fresh],
+                CLAUSE => {
+                    let t = delta[u * stride + usize::from(SPACE)] as usize;
+                    if completes(t) {
+                        clause[t]
+                    } else {
+                        number[fresh]
+                    }
+                }
+                c => step(u, c),
+            });
+            if completes(u) {
+                row(silent[u], &|c| match c {
+                    SKIP | SPACE => silent[u],
+                    CLAUSE => number[fresh],
+                    c => step(u, c),
+                });
+                row(clause[u], &|c| match c {
+                    SKIP | SPACE | CLAUSE => number[fresh],
+                    c => step(fresh, c),
+                });
+            }
+        }
+
+        let words = phrases
             .iter()
-            .filter(|(_, k)| {
-                matches!(
-                    k,
-                    PhraseKind::Negation | PhraseKind::Uncertain | PhraseKind::Break
-                )
-            })
-            .map(|(p, _)| p.len())
-            .max()
-            .unwrap_or(0);
+            .map(|(p, _)| p.split(' ').count() as u32)
+            .collect::<Vec<_>>();
+        let longest = words.iter().copied().max().unwrap_or(0);
         let (texts, kinds) = phrases.into_iter().unzip();
         Ok(Scanner {
-            automaton,
+            classes,
+            hot,
+            cold,
+            cold_width,
+            start: number[fresh],
+            reporting: reporting as u16,
+            in_word: in_word as u16,
+            output_ranges,
+            outputs,
             kinds,
             phrases: texts,
-            window,
-            longest_aux,
+            words,
+            window: window as u32,
+            longest,
         })
     }
 
@@ -98,104 +410,220 @@ impl Scanner {
         &self.phrases[n]
     }
 
-    /// Finds the cues in `text` (already normalised) and reports each with its fate.
-    pub fn scan(&self, text: &[u8], found: &mut Vec<Found>, mut cue: impl FnMut(CueHit)) {
-        found.clear();
-        let bytes = text;
-        for m in self.automaton.find_overlapping_iter(text) {
-            let (s, e) = (m.start(), m.end());
-            let word_start = s == 0 || matches!(bytes[s - 1], b' ' | b'.');
-            let word_end = e == bytes.len() || matches!(bytes[e], b' ' | b'.');
-            if word_start && word_end {
-                found.push(Found {
-                    start: s,
-                    end: e,
-                    phrase: m.value() as usize,
-                });
+    /// Finds every phrase in `text`, in order of their last word (longest first for the same
+    /// last word).
+    ///
+    /// The automaton's next state depends on the last one, so a single pass waits on a memory
+    /// load for every byte. A longer text is therefore cut into [`PASSES`] parts read at once,
+    /// interleaved. Each part's pass starts reading a little early, at [`Scanner::resume_at`],
+    /// where its state is sure to have caught up with the text by the time its own part
+    /// begins; it reports only the phrases completed in its own part. Passes count words and
+    /// clauses from where they start, and the counts are made absolute when they are joined.
+    pub fn find<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [Found] {
+        let parts = if text.len() >= SPLIT_FROM { PASSES } else { 1 };
+        self.find_in_parts(text, parts, scratch)
+    }
+
+    /// [`Scanner::find`] with the text cut into `parts` (1 to [`PASSES`]).
+    fn find_in_parts<'s>(&self, text: &str, parts: usize, scratch: &'s mut Scratch) -> &'s [Found] {
+        let Scratch {
+            normalised,
+            found,
+            passes,
+        } = scratch;
+        let bytes = if text.is_ascii() {
+            text.as_bytes()
+        } else {
+            normalise(text, normalised);
+            normalised.as_slice()
+        };
+        let len = bytes.len();
+        // Pass i owns bytes own[i]..own[i + 1] and starts reading at begin[i].
+        let own: [usize; PASSES + 1] = std::array::from_fn(|i| len * i.min(parts) / parts);
+        let begin: [usize; PASSES] = std::array::from_fn(|i| self.resume_at(bytes, own[i]));
+        let lengths: [usize; PASSES] = std::array::from_fn(|i| match i < parts {
+            true => own[i + 1] - begin[i],
+            false => 0,
+        });
+        let longest = lengths.iter().copied().max().unwrap_or(0);
+        let mut at = [Position {
+            state: self.start,
+            counts: 0,
+        }; PASSES];
+        passes.iter_mut().for_each(Vec::clear);
+        for j in 0..longest {
+            for i in 0..PASSES {
+                if j < lengths[i] {
+                    self.step(&mut at[i], bytes, begin[i] + j, &mut passes[i]);
+                }
             }
         }
-        // Overlapping search reports matches by end position. Order by start, longest first, so a
-        // mask is seen before the shorter cues inside it.
-        found.sort_unstable_by_key(|f| (f.start, std::cmp::Reverse(f.end)));
-        // Masks (ignore phrases, exclusive cues) seen so far: the furthest end, and the earliest
-        // start reaching it. A cue is masked by a strictly longer mask around it.
-        let (mut mask_end, mut mask_start) = (0usize, usize::MAX);
-        // End of the latest negation seen: a cue further than a few words after it cannot be
-        // negated, so most cues skip the look-back.
-        let mut last_negation_end: Option<usize> = None;
-        let reach = 16 * (self.window + 1) + self.longest_aux;
-        for (i, f) in found.iter().enumerate() {
-            let kind = self.kinds[f.phrase];
-            let masked = mask_start <= f.start
-                && (mask_end > f.end || (mask_end == f.end && mask_start < f.start));
-            if matches!(
-                kind,
-                PhraseKind::Ignore
-                    | PhraseKind::Cue {
-                        exclusive: true,
-                        ..
-                    }
-            ) && (f.end > mask_end || (f.end == mask_end && f.start < mask_start))
-            {
-                (mask_end, mask_start) = (f.end, f.start);
+        // A final word break completes a phrase that ends the text.
+        let last = &mut at[parts - 1];
+        last.state = self.next(last.state, SPACE);
+        if last.state < self.reporting {
+            self.report(last.state, last.counts, len, &mut passes[parts - 1]);
+        }
+
+        found.clear();
+        let mut counted = 0u64; // words and clauses before own[i]
+        for i in 0..parts {
+            let offset = counted - self.count(&bytes[begin[i]..own[i]]);
+            found.extend(
+                passes[i]
+                    .iter()
+                    .filter(|f| f.at as usize >= own[i])
+                    .map(|f| {
+                        let (words, clauses) = (offset as u32, (offset >> 32) as u32);
+                        Found {
+                            start: f.start + words,
+                            end: f.end + words,
+                            clause: f.clause + clauses,
+                            ..*f
+                        }
+                    }),
+            );
+            counted = offset + at[i].counts;
+        }
+        found
+    }
+
+    /// Where a pass that owns the text from byte `from` can start reading, with no state but
+    /// "after a word break", and still be in the true state when it reaches `from`: just after
+    /// clause punctuation (which resets the automaton), or at the start of the word that is
+    /// more words back than any phrase has.
+    fn resume_at(&self, bytes: &[u8], from: usize) -> usize {
+        let breaks = |b: u8| self.classes[usize::from(b)] <= CLAUSE;
+        let mut words = 0;
+        for i in (1..=from.min(bytes.len().saturating_sub(1))).rev() {
+            if self.classes[usize::from(bytes[i - 1])] == CLAUSE {
+                return i;
             }
+            if breaks(bytes[i - 1]) && !breaks(bytes[i]) {
+                words += 1;
+                if words > self.longest {
+                    return i;
+                }
+            }
+        }
+        0
+    }
+
+    /// Words begun and clause punctuation in `bytes`, read from just after a word break, as
+    /// [`Position::counts`] has them.
+    fn count(&self, bytes: &[u8]) -> u64 {
+        let mut in_word = false;
+        let mut counts = 0u64;
+        for &b in bytes {
+            let c = self.classes[usize::from(b)];
+            let letter = c >= OTHER;
+            counts += u64::from(letter && !in_word) + (u64::from(c == CLAUSE) << 32);
+            in_word = letter || (c == SKIP && in_word);
+        }
+        counts
+    }
+
+    /// The state after `state` reads a byte of class `c`.
+    #[inline(always)]
+    fn next(&self, state: u16, c: u8) -> u16 {
+        let state = usize::from(state);
+        match usize::from(c) {
+            c if c < HOT => self.hot[state * HOT + c],
+            c => self.cold[state * self.cold_width + c - HOT],
+        }
+    }
+
+    /// One pass reads byte `byte`.
+    #[inline(always)]
+    fn step(&self, at: &mut Position, bytes: &[u8], byte: usize, found: &mut Vec<Found>) {
+        let c = self.classes[usize::from(bytes[byte])];
+        let after_break = at.state < self.in_word;
+        at.state = self.next(at.state, c);
+        if at.state < self.reporting {
+            self.report(at.state, at.counts, byte, found);
+        }
+        // A letter after a word break begins a word; the counts stay off the automaton's chain.
+        at.counts += u64::from(c >= OTHER && after_break) + (u64::from(c == CLAUSE) << 32);
+    }
+
+    #[cold]
+    fn report(&self, state: u16, counts: u64, byte: usize, found: &mut Vec<Found>) {
+        let (from, to) = self.output_ranges[usize::from(state)];
+        let (words, clause) = (counts as u32, (counts >> 32) as u32);
+        for &phrase in &self.outputs[from as usize..to as usize] {
+            found.push(Found {
+                start: words.wrapping_sub(self.words[phrase as usize]),
+                end: words,
+                clause,
+                phrase,
+                at: byte as u32,
+            });
+        }
+    }
+
+    /// Finds the cues in `text` and reports each with its fate: masked cues are dropped,
+    /// negated ones come with the negation.
+    pub fn scan(&self, text: &str, scratch: &mut Scratch, mut cue: impl FnMut(CueHit)) {
+        let found = self.find(text, scratch);
+        let mut last_negation: Option<u32> = None;
+        for (i, f) in found.iter().enumerate() {
+            let kind = self.kinds[f.phrase as usize];
             if kind == PhraseKind::Negation {
-                last_negation_end = Some(f.end);
+                last_negation = Some(f.end);
             }
             let PhraseKind::Cue { fact, .. } = kind else {
                 continue;
             };
-            // An exclusive cue can be masked only by a longer mask, which the check above did
-            // before recording this one.
-            if masked {
+            if self.masked(found, i) {
                 continue;
             }
-            let negated_by = match last_negation_end {
-                Some(end) if end <= f.start && f.start - end <= reach => {
-                    self.negation_before(text, found, i)
-                }
+            // Most cues are far from any negation and skip the look-back.
+            let negated_by = match last_negation {
+                Some(end) if end + self.window >= f.start => self.negation_before(found, i),
                 _ => None,
             };
             cue(CueHit {
                 fact,
-                phrase: f.phrase,
+                phrase: f.phrase as usize,
                 negated_by,
             });
         }
     }
 
-    /// The negation that governs the cue `found[i]`, if one does. Looks only at the few words
-    /// before the cue, so a scan stays linear in the text.
-    fn negation_before(&self, text: &[u8], found: &[Found], i: usize) -> Option<usize> {
+    /// Whether a longer mask (an ignore phrase or an exclusive cue) holds `found[i]`. A mask
+    /// that holds it ends no earlier and, being at most `longest` words, not much later.
+    fn masked(&self, found: &[Found], i: usize) -> bool {
         let cue = found[i];
-        let bytes = text;
-        // The earliest byte a governing negation may end at: `window` words back, and never
-        // before the start of the clause.
-        let mut boundary = cue.start;
-        let mut spaces = 0;
-        while boundary > 0 {
-            if bytes[boundary - 1] == b' ' {
-                spaces += 1;
-                if spaces > self.window + 1 {
-                    break;
-                }
-            }
-            if bytes[boundary - 1] == b'.' {
-                break;
-            }
-            boundary -= 1;
-        }
-        let lo = boundary.saturating_sub(self.longest_aux);
-        let near = found[..i].iter().rev().take_while(|f| f.start >= lo);
+        let holds = |m: &&Found| {
+            self.kinds[m.phrase as usize].masks()
+                && m.start <= cue.start
+                && m.end >= cue.end
+                && (m.start, m.end) != (cue.start, cue.end)
+        };
+        let later = found[i + 1..]
+            .iter()
+            .take_while(|m| m.end <= cue.start + self.longest);
+        let same_end = found[..i].iter().rev().take_while(|m| m.end == cue.end);
+        later.chain(same_end).any(|m| holds(&m))
+    }
+
+    /// The negation that governs the cue `found[i]`, if one does: the nearest negation ending at
+    /// most `window` words before it in the same clause, with no break and no uncertainty
+    /// after it, and no uncertainty around it. Looks only a few words back.
+    fn negation_before(&self, found: &[Found], i: usize) -> Option<usize> {
+        let cue = found[i];
+        let lo = cue.start.saturating_sub(self.window + self.longest);
+        let near = found[..i].iter().rev().take_while(|f| f.end >= lo);
         let neg = near
             .clone()
             .filter(|f| {
-                self.kinds[f.phrase] == PhraseKind::Negation
+                self.kinds[f.phrase as usize] == PhraseKind::Negation
+                    && f.clause == cue.clause
                     && f.end <= cue.start
-                    && f.end >= boundary
+                    && cue.start - f.end <= self.window
             })
             .max_by_key(|f| f.end)?;
-        let voided = near.clone().any(|g| match self.kinds[g.phrase] {
+        let voided = near.clone().any(|g| match self.kinds[g.phrase as usize] {
             PhraseKind::Break => g.start >= neg.end && g.end <= cue.start,
             PhraseKind::Uncertain => {
                 (g.start >= neg.end && g.end <= cue.start)
@@ -203,7 +631,7 @@ impl Scanner {
             }
             _ => false,
         });
-        (!voided).then_some(neg.phrase)
+        (!voided).then_some(neg.phrase as usize)
     }
 }
 
@@ -294,6 +722,87 @@ pub fn normalise(text: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use proptest::prelude::*;
+
+    fn scanner() -> &'static Scanner {
+        static ENGINE: std::sync::OnceLock<crate::triage::Engine> = std::sync::OnceLock::new();
+        &ENGINE
+            .get_or_init(crate::triage::Engine::default_rules)
+            .scanner
+    }
+
+    /// What was found, without the byte that completed it (which differs between a text and
+    /// its normalised form), and with clauses numbered by which clause holds a phrase (clause
+    /// counts only tell clauses apart: "!!" counts two).
+    fn found(text: &str, parts: usize) -> Vec<(u32, u32, u32, String)> {
+        let s = scanner();
+        let mut clause = (None, 0);
+        s.find_in_parts(text, parts, &mut Scratch::new())
+            .iter()
+            .map(|f| {
+                match clause.0 {
+                    None => clause.0 = Some(f.clause),
+                    Some(c) if c != f.clause => clause = (Some(f.clause), clause.1 + 1),
+                    Some(_) => {}
+                }
+                let phrase = s.phrase(f.phrase as usize).to_owned();
+                (f.start, f.end, clause.1, phrase)
+            })
+            .collect()
+    }
+
+    /// Text callers might write: phrases of the rules and other words, with any spacing,
+    /// punctuation, capitals and apostrophes between and within them.
+    fn caller_text() -> impl Strategy<Value = String> {
+        let s = scanner();
+        let word = prop_oneof![
+            (0..s.phrases.len()).prop_map(move |i| s.phrases[i].clone()),
+            "[a-zA-Z0-9']{1,9}",
+        ];
+        let gap = prop_oneof![Just(" ".to_owned()), "[ ,.!?'\n-]{1,3}".prop_map(|g| g),];
+        proptest::collection::vec((word, gap, any::<bool>()), 0..120).prop_map(|parts| {
+            parts
+                .into_iter()
+                .map(|(w, g, upper)| {
+                    let w = if upper { w.to_uppercase() } else { w };
+                    w + &g
+                })
+                .collect()
+        })
+    }
+
+    #[test]
+    fn the_automaton_knows_whole_words_negation_scope_and_clauses() {
+        let words = |t: &str| -> Vec<String> { found(t, 1).into_iter().map(|f| f.3).collect() };
+        assert!(words("the house is on fire").contains(&"on fire".to_owned()));
+        assert!(!words("got fired from work").contains(&"fire".to_owned()));
+        assert!(words("ON   -  FIRE").contains(&"on fire".to_owned()));
+        assert!(!words("on, fire").contains(&"on fire".to_owned()));
+        assert!(words("it isn't on fire").contains(&"isnt".to_owned()));
+        assert_eq!(found("fire", 1), found("fire ", 1));
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// Passes read at once over parts of a text find exactly what one pass finds.
+        #[test]
+        fn parts_find_what_one_pass_finds(text in caller_text()) {
+            for parts in 2..=PASSES {
+                prop_assert_eq!(found(&text, parts), found(&text, 1));
+            }
+        }
+
+        /// Reading the caller's bytes finds what reading the normalised text finds.
+        #[test]
+        fn raw_text_reads_as_its_normalised_form(text in caller_text()) {
+            let mut normalised = Vec::new();
+            normalise(&text, &mut normalised);
+            let normalised = String::from_utf8(normalised).unwrap();
+            prop_assert_eq!(found(&text, 1), found(&normalised, 1));
+        }
+    }
 
     fn norm(s: &str) -> String {
         let mut out = Vec::new();

@@ -454,16 +454,14 @@ impl Scanner {
         for j in 0..longest {
             for i in 0..PASSES {
                 if j < lengths[i] {
-                    self.step(&mut at[i], bytes, begin[i] + j, &mut passes[i]);
+                    let byte = begin[i] + j;
+                    let c = self.classes[usize::from(bytes[byte])];
+                    self.step(&mut at[i], c, byte, &mut passes[i]);
                 }
             }
         }
         // A final word break completes a phrase that ends the text.
-        let last = &mut at[parts - 1];
-        last.state = self.next(last.state, SPACE);
-        if last.state < self.reporting {
-            self.report(last.state, last.counts, len, &mut passes[parts - 1]);
-        }
+        self.step(&mut at[parts - 1], SPACE, len, &mut passes[parts - 1]);
 
         found.clear();
         let mut counted = 0u64; // words and clauses before own[i]
@@ -533,10 +531,9 @@ impl Scanner {
         }
     }
 
-    /// One pass reads byte `byte`.
+    /// One pass reads a byte of class `c` at `byte` (the end of the text reads a word break).
     #[inline(always)]
-    fn step(&self, at: &mut Position, bytes: &[u8], byte: usize, found: &mut Vec<Found>) {
-        let c = self.classes[usize::from(bytes[byte])];
+    fn step(&self, at: &mut Position, c: u8, byte: usize, found: &mut Vec<Found>) {
         let after_break = at.state < self.in_word;
         at.state = self.next(at.state, c);
         if at.state < self.reporting {

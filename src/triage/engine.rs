@@ -26,6 +26,19 @@ impl Cond {
         self.all.is_empty() && self.any.is_empty() && self.none.is_empty()
     }
 
+    /// The facts the condition cannot hold without, as far as the index needs: the first of
+    /// its `all` facts, or else its `any` facts; `None` when it needs no fact at all.
+    pub fn needs(&self) -> Option<FactSet> {
+        match self.all.iter().next() {
+            Some(f) => {
+                let mut one = FactSet::default();
+                one.insert(f);
+                Some(one)
+            }
+            None => (!self.any.is_empty()).then_some(self.any),
+        }
+    }
+
     /// The facts of `f` that satisfied this condition, in fact order.
     fn supporting(&self, f: &FactSet) -> impl Iterator<Item = usize> {
         f.and(&self.all.or(&self.any)).iter()
@@ -69,6 +82,50 @@ enum Evidence {
     Derived,
 }
 
+/// The most rules with conditions (defines, types, raises and qualifiers together) a rules
+/// file may have: a [`FactSet`] holds a set of them.
+pub const MAX_RULES: usize = super::facts::MAX_FACTS;
+
+/// Which rules can hold given the facts known. Rules are numbered defines first, then types,
+/// raises and qualifiers. Each rule is filed under the facts it cannot hold without (see
+/// [`Cond::needs`]), so a contact's facts name the few rules worth checking; rules that need
+/// no fact are always checked.
+pub struct RuleIndex {
+    by_fact: Vec<FactSet>,
+    always: FactSet,
+    /// Number of the first type, raise and qualifier.
+    types: usize,
+    raises: usize,
+    qualifiers: usize,
+}
+
+impl RuleIndex {
+    /// Files the rules' conditions, in rule-number order.
+    pub fn new(
+        facts: usize,
+        conds: &[&Cond],
+        types: usize,
+        raises: usize,
+        qualifiers: usize,
+    ) -> Self {
+        let mut by_fact = vec![FactSet::default(); facts];
+        let mut always = FactSet::default();
+        for (rule, cond) in conds.iter().enumerate() {
+            match cond.needs() {
+                Some(needed) => needed.iter().for_each(|f| by_fact[f].insert(rule)),
+                None => always.insert(rule),
+            }
+        }
+        RuleIndex {
+            by_fact,
+            always,
+            types,
+            raises,
+            qualifiers,
+        }
+    }
+}
+
 /// Compiled rules. Immutable; reloads build a new one and swap it in whole.
 pub struct Engine {
     pub(super) facts: Vec<String>,
@@ -78,6 +135,34 @@ pub struct Engine {
     pub(super) types: Vec<TypeRule>,
     pub(super) raises: Vec<RaiseRule>,
     pub(super) qualifiers: Vec<QualifierRule>,
+    pub(super) index: RuleIndex,
+}
+
+/// What a classification knows so far: facts, the rules they make worth checking, and where
+/// each fact came from.
+struct Known<'e> {
+    facts: FactSet,
+    rules: FactSet,
+    evidence: Vec<(usize, Evidence)>,
+    index: &'e RuleIndex,
+}
+
+impl Known<'_> {
+    fn assert(&mut self, fact: usize, from: Evidence) {
+        if !self.facts.contains(fact) {
+            self.facts.insert(fact);
+            self.rules = self.rules.or(&self.index.by_fact[fact]);
+            self.evidence.push((fact, from));
+        }
+    }
+
+    /// Numbers of the rules worth checking in `range`, in order.
+    fn rules(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = usize> {
+        self.rules
+            .iter()
+            .skip_while(move |&r| r < range.start)
+            .take_while(move |&r| r < range.end)
+    }
 }
 
 thread_local! {
@@ -97,48 +182,50 @@ impl Engine {
 
     /// Decides agency, grade and type for a contact, with reasons. Pure: no I/O, no clock.
     pub fn classify(&self, contact: &Contact) -> Triage {
-        let mut facts = FactSet::default();
-        let mut evidence: Vec<(usize, Evidence)> = Vec::with_capacity(16);
+        let index = &self.index;
+        let mut known = Known {
+            facts: FactSet::default(),
+            rules: index.always,
+            evidence: Vec::with_capacity(16),
+            index,
+        };
         let mut notes: Vec<String> = Vec::new();
 
-        self.builtin.assert_facts(contact, |f, field| {
-            if !facts.contains(f) {
-                facts.insert(f);
-                evidence.push((f, Evidence::Answer(field)));
-            }
-        });
+        self.builtin
+            .assert_facts(contact, |f, field| known.assert(f, Evidence::Answer(field)));
 
         let mut scratch = SCRATCH.take();
         self.scanner.scan(&contact.narrative, &mut scratch, |hit| {
             match hit.negated_by {
-                None => {
-                    if !facts.contains(hit.fact) {
-                        facts.insert(hit.fact);
-                        evidence.push((hit.fact, Evidence::Phrase(hit.phrase)));
-                    }
+                None => known.assert(hit.fact, Evidence::Phrase(hit.phrase)),
+                Some(neg) => {
+                    let mut note = String::with_capacity(64);
+                    note.push_str("not counted: \"");
+                    note.push_str(self.scanner.phrase(hit.phrase));
+                    note.push_str("\" negated by \"");
+                    note.push_str(self.scanner.phrase(neg));
+                    note.push('"');
+                    notes.push(note);
                 }
-                Some(neg) => notes.push(format!(
-                    "not counted: {:?} negated by {:?}",
-                    self.scanner.phrase(hit.phrase),
-                    self.scanner.phrase(neg)
-                )),
             }
         });
-
         SCRATCH.set(scratch);
 
-        for (fact, cond) in &self.defines {
-            if !facts.contains(*fact) && cond.holds(&facts) {
-                facts.insert(*fact);
-                evidence.push((*fact, Evidence::Derived));
+        // Defines in order; one can make a later one worth checking.
+        let mut next = 0;
+        while let Some(rule) = known.rules.first_from(next).filter(|&r| r < index.types) {
+            let (fact, cond) = &self.defines[rule];
+            if cond.holds(&known.facts) {
+                known.assert(*fact, Evidence::Derived);
             }
+            next = rule + 1;
         }
+        let (facts, evidence) = (&known.facts, &known.evidence);
 
-        let (index, rule) = self
-            .types
-            .iter()
-            .enumerate()
-            .find(|(_, t)| t.cond.holds(&facts))
+        let (type_index, rule) = known
+            .rules(index.types..index.raises)
+            .map(|r| (r - index.types, &self.types[r - index.types]))
+            .find(|(_, t)| t.cond.holds(facts))
             .expect("the last type has no conditions; compile() checks it");
 
         let mut reasons = Vec::with_capacity(4 + notes.len());
@@ -148,12 +235,13 @@ impl Engine {
         first.push_str(" (");
         first.push_str(&rule.name);
         first.push_str("): ");
-        first.push_str(&self.describe(&rule.cond, &facts, &evidence));
+        self.describe(&rule.cond, facts, evidence, &mut first);
         reasons.push(first);
 
         let mut grade = rule.grade;
-        for r in &self.raises {
-            if !r.applies[index] || !r.cond.holds(&facts) {
+        for r in known.rules(index.raises..index.qualifiers) {
+            let r = &self.raises[r - index.raises];
+            if !r.applies[type_index] || !r.cond.holds(facts) {
                 continue;
             }
             let target = match r.target {
@@ -161,21 +249,22 @@ impl Engine {
                 Raise::By(n) => (0..n).fold(grade, |g, _| g.raised()),
             };
             if target != grade {
-                reasons.push(format!(
-                    "grade {} -> {} by {:?}: {}",
+                let mut reason = format!(
+                    "grade {} -> {} by {:?}: ",
                     grade.number(),
                     target.number(),
-                    r.name,
-                    self.describe(&r.cond, &facts, &evidence)
-                ));
+                    r.name
+                );
+                self.describe(&r.cond, facts, evidence, &mut reason);
+                reasons.push(reason);
                 grade = target;
             }
         }
 
-        let qualifiers = self
-            .qualifiers
-            .iter()
-            .filter(|q| q.cond.holds(&facts))
+        let qualifiers = known
+            .rules(index.qualifiers..usize::MAX)
+            .map(|q| &self.qualifiers[q - index.qualifiers])
+            .filter(|q| q.cond.holds(facts))
             .map(|q| q.name.clone())
             .collect();
 
@@ -188,24 +277,30 @@ impl Engine {
             incident_type_name: rule.name.clone(),
             qualifiers,
             referral: rule.referral,
-            confidence: confidence(&rule.cond, &facts, &evidence),
+            confidence: confidence(&rule.cond, facts, evidence),
             reasons,
         }
     }
 
-    /// "fire.flames [said "on fire"], building.dwelling [answer building]"
-    fn describe(&self, cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> String {
-        let mut out = String::with_capacity(160);
+    /// Appends what satisfied `cond` to `out`: "fire.flames [said "on fire"], building.dwelling
+    /// [answer building]".
+    fn describe(
+        &self,
+        cond: &Cond,
+        facts: &FactSet,
+        evidence: &[(usize, Evidence)],
+        out: &mut String,
+    ) {
+        let start = out.len();
         for f in cond.supporting(facts) {
-            if !out.is_empty() {
+            if out.len() > start {
                 out.push_str(", ");
             }
-            self.describe_fact(f, facts, evidence, 0, &mut out);
+            self.describe_fact(f, facts, evidence, 0, out);
         }
-        if out.is_empty() {
+        if out.len() == start {
             out.push_str("no specific evidence; default for the contact");
         }
-        out
     }
 
     /// One fact and where it came from; a derived fact shows the facts that made it true.
@@ -265,4 +360,45 @@ fn confidence(cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> f
         )
         .sum();
     (0.5 + 0.16 * weight).min(0.98)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Every rule that holds for a set of facts is among those the index names for it, so
+        /// checking only those decides exactly as checking all would.
+        #[test]
+        fn the_index_names_every_rule_that_can_hold(
+            picks in proptest::collection::vec(any::<prop::sample::Index>(), 0..40),
+            seeds in proptest::collection::vec(any::<prop::sample::Index>(), 0..4),
+        ) {
+            static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+            let engine = ENGINE.get_or_init(Engine::default_rules);
+            let conds: Vec<&Cond> = (engine.defines.iter().map(|(_, c)| c))
+                .chain(engine.types.iter().map(|t| &t.cond))
+                .chain(engine.raises.iter().map(|r| &r.cond))
+                .chain(engine.qualifiers.iter().map(|q| &q.cond))
+                .collect();
+            // Random facts, and the facts some rules need, so that rules do hold.
+            let mut facts = FactSet::default();
+            for p in &picks {
+                facts.insert(p.index(engine.facts.len()));
+            }
+            for s in &seeds {
+                let cond = conds[s.index(conds.len())];
+                facts = facts.or(&cond.all);
+                if let Some(f) = cond.any.iter().next() {
+                    facts.insert(f);
+                }
+            }
+            let index = &engine.index;
+            let named = facts.iter().fold(index.always, |rules, f| rules.or(&index.by_fact[f]));
+            for (rule, cond) in conds.iter().enumerate() {
+                prop_assert!(!cond.holds(&facts) || named.contains(rule), "rule {rule} holds but is not named");
+            }
+        }
+    }
 }

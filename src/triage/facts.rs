@@ -6,7 +6,8 @@ use crate::domain::Contact;
 /// The most facts a rules file may name.
 pub const MAX_FACTS: usize = 256;
 
-/// A set of facts, by index into the engine's fact table.
+/// A set of facts, by index into the engine's fact table. The engine also keeps sets of rules
+/// in it, by rule number (see `RuleIndex`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FactSet([u64; MAX_FACTS / 64]);
 
@@ -54,6 +55,19 @@ impl FactSet {
                 })
             })
         })
+    }
+
+    /// The least member that is at least `from`.
+    pub fn first_from(&self, from: usize) -> Option<usize> {
+        let mut w = from / 64;
+        let mut bits = *self.0.get(w)? & (!0u64 << (from % 64));
+        loop {
+            if bits != 0 {
+                return Some(w * 64 + bits.trailing_zeros() as usize);
+            }
+            w += 1;
+            bits = *self.0.get(w)?;
+        }
     }
 
     /// The facts in both sets.

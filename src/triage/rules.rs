@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::engine::{Cond, Engine, QualifierRule, RaiseRule, TypeRule};
+use super::engine::{Cond, Engine, MAX_RULES, QualifierRule, RaiseRule, RuleIndex, TypeRule};
 use super::facts::{BuiltinIndex, FactSet, MAX_FACTS, builtin_names};
 use super::text::{PhraseKind, Scanner, normalise};
 use crate::domain::{Agency, Grade, Referral};
@@ -405,9 +405,29 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         });
     }
 
+    let rules = defines.len() + types.len() + raises.len() + qualifiers.len();
+    if rules > MAX_RULES {
+        p.at(
+            0..0,
+            "rules",
+            format!("{rules} defines, types, raises and qualifiers; at most {MAX_RULES} together"),
+        );
+    }
     if !p.list.is_empty() {
         return Err(RulesError { problems: p.list });
     }
+    let conds: Vec<&Cond> = (defines.iter().map(|(_, c)| c))
+        .chain(types.iter().map(|t| &t.cond))
+        .chain(raises.iter().map(|r| &r.cond))
+        .chain(qualifiers.iter().map(|q| &q.cond))
+        .collect();
+    let index = RuleIndex::new(
+        facts.len(),
+        &conds,
+        defines.len(),
+        defines.len() + types.len(),
+        defines.len() + types.len() + raises.len(),
+    );
     let scanner = Scanner::new(phrases, text.negation_window).map_err(|e| RulesError {
         problems: vec![format!("{file}: {e}")],
     })?;
@@ -425,6 +445,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         types,
         raises,
         qualifiers,
+        index,
     })
 }
 

@@ -12,11 +12,11 @@
 //! into a full transition table over byte classes (one load per byte, no failure links to
 //! follow at run time), with the normalisation built into its states: a second separator or an
 //! apostrophe leaves the state as it is, and clause punctuation closes any phrase that was
-//! ending and starts afresh, so no phrase spans two clauses. States are numbered in three runs
-//! (those that complete phrases, the rest just after a word break, those inside a word), so a
-//! comparison per byte tells whether anything matched and whether a word began; at most 65,536
-//! states fit (the shipped rules make about 22,000). Longer texts are read in several passes
-//! at once (see [`Scanner::find`]).
+//! ending and starts afresh, so no phrase spans two clauses. States that complete phrases are
+//! numbered first, so a comparison tells whether a state did; at most 65,536 states fit (the
+//! shipped rules make about 22,000). Longer texts are read in several passes at once (see
+//! [`Scanner::find`]). Where words begin and clauses end is worked out separately, from the
+//! bytes, with vector instructions (see [`Marks`]).
 //!
 //! What matched is then judged by word position:
 //!
@@ -65,7 +65,6 @@ pub struct Found {
     pub end: u32,
     pub clause: u32,
     pub phrase: u32,
-    at: u32,
 }
 
 /// A cue found in a narrative, and what became of it.
@@ -96,19 +95,21 @@ const PASSES: usize = 4;
 /// interleaving saves.
 const SPLIT_FROM: usize = 192;
 
-/// Buffers a scan reuses: the normalised text (for text that is not ASCII), the phrases found
-/// by each pass, and all of them in order.
+/// Buffers a scan reuses: the bytes read (the text, normalised when it is not ASCII), the
+/// automaton's states after each byte, the word and clause marks, and the phrases found.
 pub struct Scratch {
-    normalised: Vec<u8>,
-    passes: [Vec<Found>; PASSES],
+    bytes: Vec<u8>,
+    states: Vec<u16>,
+    marks: Vec<Marks>,
     found: Vec<Found>,
 }
 
 impl Scratch {
     pub const fn new() -> Scratch {
         Scratch {
-            normalised: Vec::new(),
-            passes: [const { Vec::new() }; PASSES],
+            bytes: Vec::new(),
+            states: Vec::new(),
+            marks: Vec::new(),
             found: Vec::new(),
         }
     }
@@ -120,21 +121,18 @@ impl Default for Scratch {
     }
 }
 
-/// Where a pass of the automaton is: its state, and the words begun (low half) and clause
-/// punctuation seen (high half) since it started.
-#[derive(Clone, Copy)]
-struct Position {
-    state: u16,
-    counts: u64,
-}
+/// Rows of the hot table: one for every state a `u16` can name, so that indexing it by a state
+/// needs no bounds check. Rows past the automaton's states are never touched, so the memory
+/// behind them is never mapped.
+const ROWS: usize = u16::MAX as usize + 1;
 
 /// The compiled phrase automaton.
 pub struct Scanner {
     /// Class of each byte, for raw ASCII text and for normalised text alike.
     classes: [u8; 256],
-    /// `hot[state * HOT + class]` is the next state for the first [`HOT`] classes: word
-    /// breaks and the common letters, one cache line per state.
-    hot: Vec<u16>,
+    /// `hot[state][class]` is the next state for the first [`HOT`] classes: word breaks and
+    /// the common letters, one cache line per state.
+    hot: Box<[[u16; HOT]; ROWS]>,
     /// `cold[state * (classes - HOT) + class - HOT]` for the rest (rare letters, digits).
     cold: Vec<u16>,
     cold_width: usize,
@@ -142,8 +140,6 @@ pub struct Scanner {
     start: u16,
     /// States below this complete at least one phrase.
     reporting: u16,
-    /// States from here on are in the middle of a word; those before, just after a break.
-    in_word: u16,
     /// For each completing state: its phrases in `outputs`, longest first.
     output_ranges: Vec<(u32, u32)>,
     outputs: Vec<u32>,
@@ -289,8 +285,6 @@ impl Scanner {
         by_likelihood.sort_by(|&u, &v| likely[v].total_cmp(&likely[u]));
         let (completing, plain): (Vec<usize>, Vec<usize>) =
             by_likelihood.into_iter().partition(|&u| completes(u));
-        let (after_break, mid_word): (Vec<usize>, Vec<usize>) =
-            plain.into_iter().partition(|&u| trie.last[u] == SPACE);
         let states = nodes + 2 * completing.len();
         if states > usize::from(u16::MAX) + 1 {
             return Err(format!(
@@ -298,9 +292,8 @@ impl Scanner {
                 u16::MAX as usize + 1
             ));
         }
-        // Numbered in three runs, so one comparison tells what a state is: those that complete
-        // phrases (all just after a word break); the rest just after a word break; those in
-        // the middle of a word. Each run likeliest first.
+        // Those that complete phrases first, so that one comparison tells whether a state
+        // does; then the rest. Each likeliest first.
         let mut number = vec![0u16; nodes];
         let mut silent = vec![0u16; nodes];
         let mut clause = vec![0u16; nodes];
@@ -319,15 +312,11 @@ impl Scanner {
             output_ranges.push(output_ranges[usize::from(number[u])]);
         }
         let reporting = output_ranges.len();
-        for &u in &after_break {
+        for &u in &plain {
             number[u] = take();
         }
         for &u in &completing {
             silent[u] = take();
-        }
-        let in_word = reporting + after_break.len() + completing.len();
-        for &u in &mid_word {
-            number[u] = take();
         }
 
         let fresh = match trie.next[usize::from(SPACE)] {
@@ -338,13 +327,16 @@ impl Scanner {
         // One cache line of hot transitions per state: rows a power of two wide but half used
         // would crowd into half the cache's sets.
         let cold_width = count.saturating_sub(HOT);
-        let mut hot = vec![0u16; states * HOT];
+        let mut hot: Box<[[u16; HOT]; ROWS]> = vec![[0u16; HOT]; ROWS]
+            .into_boxed_slice()
+            .try_into()
+            .expect("ROWS rows");
         let mut cold = vec![0u16; states * cold_width];
         let mut row = |state: u16, f: &dyn Fn(u8) -> u16| {
             let state = usize::from(state);
             for c in 0..count {
                 match c.checked_sub(HOT) {
-                    None => hot[state * HOT + c] = f(c as u8),
+                    None => hot[state][c] = f(c as u8),
                     Some(k) => cold[state * cold_width + k] = f(c as u8),
                 }
             }
@@ -394,7 +386,6 @@ impl Scanner {
             cold_width,
             start: number[fresh],
             reporting: reporting as u16,
-            in_word: in_word as u16,
             output_ranges,
             outputs,
             kinds,
@@ -417,8 +408,9 @@ impl Scanner {
     /// load for every byte. A longer text is therefore cut into [`PASSES`] parts read at once,
     /// interleaved. Each part's pass starts reading a little early, at [`Scanner::resume_at`],
     /// where its state is sure to have caught up with the text by the time its own part
-    /// begins; it reports only the phrases completed in its own part. Passes count words and
-    /// clauses from where they start, and the counts are made absolute when they are joined.
+    /// begins; it keeps only the phrases completed in its own part. The passes do nothing but
+    /// step and note completing states: the words and clauses before each phrase are counted
+    /// afterwards, a machine word of bytes at a time (see [`Marks`]).
     pub fn find<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [Found] {
         let parts = if text.len() >= SPLIT_FROM { PASSES } else { 1 };
         self.find_in_parts(text, parts, scratch)
@@ -427,98 +419,132 @@ impl Scanner {
     /// [`Scanner::find`] with the text cut into `parts` (1 to [`PASSES`]).
     fn find_in_parts<'s>(&self, text: &str, parts: usize, scratch: &'s mut Scratch) -> &'s [Found] {
         let Scratch {
-            normalised,
+            bytes,
+            states,
+            marks,
             found,
-            passes,
         } = scratch;
-        let bytes = if text.is_ascii() {
-            text.as_bytes()
+        if text.is_ascii() {
+            bytes.clear();
+            bytes.extend_from_slice(text.as_bytes());
         } else {
-            normalise(text, normalised);
-            normalised.as_slice()
-        };
-        let len = bytes.len();
-        // Pass i owns bytes own[i]..own[i + 1] and starts reading at begin[i].
-        let own: [usize; PASSES + 1] = std::array::from_fn(|i| len * i.min(parts) / parts);
-        let begin: [usize; PASSES] = std::array::from_fn(|i| self.resume_at(bytes, own[i]));
-        let lengths: [usize; PASSES] = std::array::from_fn(|i| match i < parts {
-            true => own[i + 1] - begin[i],
-            false => 0,
-        });
-        let longest = lengths.iter().copied().max().unwrap_or(0);
-        let mut at = [Position {
-            state: self.start,
-            counts: 0,
-        }; PASSES];
-        passes.iter_mut().for_each(Vec::clear);
-        for j in 0..longest {
-            for i in 0..PASSES {
-                if j < lengths[i] {
-                    let byte = begin[i] + j;
-                    let c = self.classes[usize::from(bytes[byte])];
-                    self.step(&mut at[i], c, byte, &mut passes[i]);
-                }
-            }
+            normalise(text, bytes);
         }
-        // A final word break completes a phrase that ends the text.
-        self.step(&mut at[parts - 1], SPACE, len, &mut passes[parts - 1]);
+        let len = bytes.len();
+        Marks::index(bytes, marks);
+        // Pass i owns bytes own[i]..own[i + 1] (the last also the word break after the text)
+        // and starts reading at begin[i].
+        let own: [usize; PASSES + 1] = std::array::from_fn(|i| match i < parts {
+            true => len * i / parts,
+            false => len + 1,
+        });
+        let begin: [usize; PASSES] = std::array::from_fn(|i| match i < parts {
+            true => self.resume_at(marks, own[i]),
+            false => len,
+        });
+        // Every pass reads as many bytes, the longest part's, so they can keep in step. Spaces
+        // after the text let the last pass read them: the first completes a phrase that ends
+        // the text, the rest change nothing.
+        let read = (0..parts).map(|i| own[i + 1] - begin[i]).max().unwrap_or(0);
+        bytes.resize(begin[parts - 1] + read, b' ');
+        states.clear();
+        states.resize(parts * read, 0);
+        match parts {
+            1 => self.walk::<1>(bytes, &begin, states),
+            2 => self.walk::<2>(bytes, &begin, states),
+            3 => self.walk::<3>(bytes, &begin, states),
+            _ => self.walk::<PASSES>(bytes, &begin, states),
+        }
 
         found.clear();
-        let mut counted = 0u64; // words and clauses before own[i]
-        for i in 0..parts {
-            let offset = counted - self.count(&bytes[begin[i]..own[i]]);
-            found.extend(
-                passes[i]
-                    .iter()
-                    .filter(|f| f.at as usize >= own[i])
-                    .map(|f| {
-                        let (words, clauses) = (offset as u32, (offset >> 32) as u32);
-                        Found {
-                            start: f.start + words,
-                            end: f.end + words,
-                            clause: f.clause + clauses,
-                            ..*f
-                        }
-                    }),
-            );
-            counted = offset + at[i].counts;
+        for (i, states) in states.chunks_exact(read.max(1)).enumerate() {
+            let mine = &states[own[i] - begin[i]..own[i + 1] - begin[i]];
+            self.completing(mine, |j, state| {
+                let (words, clause) = Marks::before(marks, own[i] + j);
+                let (from, to) = self.output_ranges[usize::from(state)];
+                found.extend(
+                    self.outputs[from as usize..to as usize]
+                        .iter()
+                        .map(|&phrase| Found {
+                            start: words.wrapping_sub(self.words[phrase as usize]),
+                            end: words,
+                            clause,
+                            phrase,
+                        }),
+                );
+            });
         }
         found
+    }
+
+    /// `N` passes read `out.len() / N` bytes each, pass `i` from byte `begin[i]` of `bytes`
+    /// and from the state after a word break, in step. The `i`th part of `out` gets pass `i`'s
+    /// state after each byte. Nothing but the automaton's steps happens here, so the passes'
+    /// states stay in registers.
+    fn walk<const N: usize>(&self, bytes: &[u8], begin: &[usize], out: &mut [u16]) {
+        let read = out.len() / N;
+        let parts: [&[u8]; N] = std::array::from_fn(|i| &bytes[begin[i]..begin[i] + read]);
+        let mut outs = out.chunks_exact_mut(read.max(1));
+        let outs: [&mut [u16]; N] =
+            std::array::from_fn(|_| outs.next().map_or(&mut [][..], |o| &mut o[..read]));
+        let mut s = [self.start; N];
+        for j in 0..read {
+            for i in 0..N {
+                s[i] = self.next(s[i], self.classes[usize::from(parts[i][j])]);
+                outs[i][j] = s[i];
+            }
+        }
+    }
+
+    /// Calls `f` with the index and state of each completing state in `states`, in order,
+    /// eight states at a time.
+    fn completing(&self, states: &[u16], mut f: impl FnMut(usize, u16)) {
+        use wide::u16x8;
+        let reporting = u16x8::splat(self.reporting);
+        let (blocks, rest) = states.as_chunks::<8>();
+        let mut last = [u16::MAX; 8];
+        last[..rest.len()].copy_from_slice(rest);
+        for (b, block) in blocks.iter().chain(std::iter::once(&last)).enumerate() {
+            let mut bits = u16x8::new(*block).simd_lt(reporting).to_bitmask();
+            while bits != 0 {
+                let k = bits.trailing_zeros() as usize;
+                f(b * 8 + k, block[k]);
+                bits &= bits - 1;
+            }
+        }
     }
 
     /// Where a pass that owns the text from byte `from` can start reading, with no state but
     /// "after a word break", and still be in the true state when it reaches `from`: just after
     /// clause punctuation (which resets the automaton), or at the start of the word that is
-    /// more words back than any phrase has.
-    fn resume_at(&self, bytes: &[u8], from: usize) -> usize {
-        let breaks = |b: u8| self.classes[usize::from(b)] <= CLAUSE;
-        let mut words = 0;
-        for i in (1..=from.min(bytes.len().saturating_sub(1))).rev() {
-            if self.classes[usize::from(bytes[i - 1])] == CLAUSE {
-                return i;
-            }
-            if breaks(bytes[i - 1]) && !breaks(bytes[i]) {
-                words += 1;
-                if words > self.longest {
-                    return i;
+    /// more words back than any phrase has. Found from the text's marks, a block at a time.
+    fn resume_at(&self, marks: &[Marks], from: usize) -> usize {
+        // Word starts still to pass, counting one at `from`.
+        let mut need = self.longest + 1;
+        let mut block = from / 64;
+        let below = (1u64 << (from % 64)) - 1;
+        let (mut words, mut ends) = (below | (below + 1), below);
+        loop {
+            let m = marks[block];
+            let (mut w, e) = (m.words & words, m.clauses & ends);
+            let top = |bits: u64| block * 64 + 63 - bits.leading_zeros() as usize;
+            let after_clause = (e != 0).then(|| top(e) + 1);
+            if w.count_ones() >= need {
+                for _ in 1..need {
+                    w &= !(1 << (63 - w.leading_zeros()));
                 }
+                return after_clause.unwrap_or(0).max(top(w));
             }
+            if let Some(p) = after_clause {
+                return p;
+            }
+            if block == 0 {
+                return 0;
+            }
+            need -= w.count_ones();
+            block -= 1;
+            (words, ends) = (!0, !0);
         }
-        0
-    }
-
-    /// Words begun and clause punctuation in `bytes`, read from just after a word break, as
-    /// [`Position::counts`] has them.
-    fn count(&self, bytes: &[u8]) -> u64 {
-        let mut in_word = false;
-        let mut counts = 0u64;
-        for &b in bytes {
-            let c = self.classes[usize::from(b)];
-            let letter = c >= OTHER;
-            counts += u64::from(letter && !in_word) + (u64::from(c == CLAUSE) << 32);
-            in_word = letter || (c == SKIP && in_word);
-        }
-        counts
     }
 
     /// The state after `state` reads a byte of class `c`.
@@ -526,35 +552,8 @@ impl Scanner {
     fn next(&self, state: u16, c: u8) -> u16 {
         let state = usize::from(state);
         match usize::from(c) {
-            c if c < HOT => self.hot[state * HOT + c],
+            c if c < HOT => self.hot[state][c],
             c => self.cold[state * self.cold_width + c - HOT],
-        }
-    }
-
-    /// One pass reads a byte of class `c` at `byte` (the end of the text reads a word break).
-    #[inline(always)]
-    fn step(&self, at: &mut Position, c: u8, byte: usize, found: &mut Vec<Found>) {
-        let after_break = at.state < self.in_word;
-        at.state = self.next(at.state, c);
-        if at.state < self.reporting {
-            self.report(at.state, at.counts, byte, found);
-        }
-        // A letter after a word break begins a word; the counts stay off the automaton's chain.
-        at.counts += u64::from(c >= OTHER && after_break) + (u64::from(c == CLAUSE) << 32);
-    }
-
-    #[cold]
-    fn report(&self, state: u16, counts: u64, byte: usize, found: &mut Vec<Found>) {
-        let (from, to) = self.output_ranges[usize::from(state)];
-        let (words, clause) = (counts as u32, (counts >> 32) as u32);
-        for &phrase in &self.outputs[from as usize..to as usize] {
-            found.push(Found {
-                start: words.wrapping_sub(self.words[phrase as usize]),
-                end: words,
-                clause,
-                phrase,
-                at: byte as u32,
-            });
         }
     }
 
@@ -630,6 +629,90 @@ impl Scanner {
         });
         (!voided).then_some(neg.phrase as usize)
     }
+}
+
+/// Where words begin and clauses end in 64 bytes of text, a bit a byte, and how many words and
+/// clause punctuation marks come before them. A word begins at a letter or digit (or a byte of
+/// a character outside ASCII) whose last byte before, apostrophes aside, is not one; the
+/// automaton's states agree, so its phrases can be placed by word.
+#[derive(Clone, Copy, Default)]
+pub struct Marks {
+    words: u64,
+    clauses: u64,
+    words_before: u32,
+    clauses_before: u32,
+}
+
+impl Marks {
+    /// Marks every 64 bytes of `bytes`, the last block padded with spaces (a whole block of
+    /// them when the text fills its blocks, so that the end of the text has a block too).
+    fn index(bytes: &[u8], out: &mut Vec<Marks>) {
+        out.clear();
+        let (mut words, mut clauses) = (0u32, 0u32);
+        // Whether the byte before the block is inside a word.
+        let mut in_word = false;
+        let (blocks, rest) = bytes.as_chunks::<64>();
+        let mut last = [b' '; 64];
+        last[..rest.len()].copy_from_slice(rest);
+        for block in blocks.iter().chain(std::iter::once(&last)) {
+            let [letters, skips, ends] = kinds(block);
+            // Inside a word after a byte: a letter, or an apostrophe inside a word. That is a
+            // carry chain (letters generate, apostrophes propagate), so one addition works it
+            // out for the whole block: `carries` has bit i set when the byte before i is inside
+            // a word.
+            let x = letters | skips;
+            let (sum, out1) = x.overflowing_add(letters);
+            let (sum, out2) = sum.overflowing_add(u64::from(in_word));
+            let carries = sum ^ x ^ letters;
+            in_word = out1 | out2;
+            let starts = letters & !carries;
+            out.push(Marks {
+                words: starts,
+                clauses: ends,
+                words_before: words,
+                clauses_before: clauses,
+            });
+            words += starts.count_ones();
+            clauses += ends.count_ones();
+        }
+    }
+
+    /// Words begun and clause punctuation marks before byte `at` (at most the text's length).
+    fn before(marks: &[Marks], at: usize) -> (u32, u32) {
+        let m = marks[at / 64];
+        let below = (1u64 << (at % 64)) - 1;
+        (
+            m.words_before + (m.words & below).count_ones(),
+            m.clauses_before + (m.clauses & below).count_ones(),
+        )
+    }
+}
+
+/// For 64 bytes, one bit per byte: letters and digits (and bytes of characters outside ASCII),
+/// apostrophes, and clause punctuation. Sixteen bytes at a time, with the processor's vector
+/// instructions.
+fn kinds(block: &[u8; 64]) -> [u64; 3] {
+    use wide::u8x16;
+    let splat = u8x16::splat;
+    // x < n, byte by byte and unsigned: min(x, n - 1) == x.
+    let below = |x: u8x16, n: u8| x.min(splat(n - 1)).simd_eq(x);
+    let mut out = [0u64; 3];
+    for (k, sixteen) in block.as_chunks::<16>().0.iter().enumerate() {
+        let v = u8x16::new(*sixteen);
+        let eq = |b: u8| v.simd_eq(splat(b));
+        let ascii = below((v | splat(0x20)) - splat(b'a'), 26) | below(v - splat(b'0'), 10);
+        let skips = eq(b'\'') | eq(b'`');
+        let ends = eq(b'.') | eq(b',') | eq(b'!') | eq(b'?') | eq(b';') | eq(b':') | eq(b'\n');
+        // A byte's top bit set: part of a character outside ASCII.
+        let letters = ascii.to_bitmask() | v.to_bitmask();
+        for (o, m) in out
+            .iter_mut()
+            .zip([letters, skips.to_bitmask(), ends.to_bitmask()])
+        {
+            *o |= u64::from(m) << (16 * k);
+        }
+    }
+    out
 }
 
 /// The normaliser's output for each ASCII byte: the lower-case letter or digit itself, `.` for

@@ -1,7 +1,9 @@
 //! The compiled triage engine and `classify`: facts from answers and narrative, then the first
 //! matching incident type, then grade raises and qualifiers, each with its reasons.
 
-use super::facts::{BuiltinIndex, FactSet};
+use arrayvec::ArrayVec;
+
+use super::facts::{BuiltinIndex, FactSet, MAX_FACTS};
 use super::text::{Scanner, Scratch};
 use crate::domain::{Agency, Contact, Grade, Referral, Triage};
 
@@ -84,7 +86,7 @@ enum Evidence {
 
 /// The most rules with conditions (defines, types, raises and qualifiers together) a rules
 /// file may have: a [`FactSet`] holds a set of them.
-pub const MAX_RULES: usize = super::facts::MAX_FACTS;
+pub const MAX_RULES: usize = MAX_FACTS;
 
 /// Which rules can hold given the facts known. Rules are numbered defines first, then types,
 /// raises and qualifiers. Each rule is filed under the facts it cannot hold without (see
@@ -143,7 +145,8 @@ pub struct Engine {
 struct Known<'e> {
     facts: FactSet,
     rules: FactSet,
-    evidence: Vec<(usize, Evidence)>,
+    /// At most one entry a fact, so never more than [`MAX_FACTS`].
+    evidence: ArrayVec<(usize, Evidence), MAX_FACTS>,
     index: &'e RuleIndex,
 }
 
@@ -186,7 +189,7 @@ impl Engine {
         let mut known = Known {
             facts: FactSet::default(),
             rules: index.always,
-            evidence: Vec::with_capacity(16),
+            evidence: ArrayVec::new(),
             index,
         };
         let mut notes: Vec<String> = Vec::new();

@@ -140,13 +140,13 @@ pub struct Scanner {
     start: u16,
     /// States below this complete at least one phrase.
     reporting: u16,
-    /// For each completing state: its phrases in `outputs`, longest first.
+    /// For each completing state: its phrases in `outputs`, longest first, each with its
+    /// number of words.
     output_ranges: Vec<(u32, u32)>,
-    outputs: Vec<u32>,
-    /// Kind, normalised text and number of words of each phrase.
+    outputs: Vec<(u32, u32)>,
+    /// Kind and normalised text of each phrase.
     kinds: Vec<PhraseKind>,
     phrases: Vec<String>,
-    words: Vec<u32>,
     /// Words allowed between a negation and the cue it negates.
     window: u32,
     /// Most words in any phrase.
@@ -299,12 +299,16 @@ impl Scanner {
         let mut clause = vec![0u16; nodes];
         let mut numbers = 0..=u16::MAX;
         let mut take = || numbers.next().expect("states counted above");
+        let words = phrases
+            .iter()
+            .map(|(p, _)| p.split(' ').count() as u32)
+            .collect::<Vec<_>>();
         let mut output_ranges = Vec::with_capacity(2 * completing.len());
         let mut outputs = Vec::new();
         for &u in &completing {
             number[u] = take();
             let from = outputs.len() as u32;
-            outputs.extend_from_slice(&trie.outputs[u]);
+            outputs.extend(trie.outputs[u].iter().map(|&p| (p, words[p as usize])));
             output_ranges.push((from, outputs.len() as u32));
         }
         for &u in &completing {
@@ -373,10 +377,6 @@ impl Scanner {
             }
         }
 
-        let words = phrases
-            .iter()
-            .map(|(p, _)| p.split(' ').count() as u32)
-            .collect::<Vec<_>>();
         let longest = words.iter().copied().max().unwrap_or(0);
         let (texts, kinds) = phrases.into_iter().unzip();
         Ok(Scanner {
@@ -390,7 +390,6 @@ impl Scanner {
             outputs,
             kinds,
             phrases: texts,
-            words,
             window: window as u32,
             longest,
         })
@@ -462,16 +461,14 @@ impl Scanner {
             self.completing(mine, |j, state| {
                 let (words, clause) = Marks::before(marks, own[i] + j);
                 let (from, to) = self.output_ranges[usize::from(state)];
-                found.extend(
-                    self.outputs[from as usize..to as usize]
-                        .iter()
-                        .map(|&phrase| Found {
-                            start: words.wrapping_sub(self.words[phrase as usize]),
-                            end: words,
-                            clause,
-                            phrase,
-                        }),
-                );
+                found.extend(self.outputs[from as usize..to as usize].iter().map(
+                    |&(phrase, length)| Found {
+                        start: words.wrapping_sub(length),
+                        end: words,
+                        clause,
+                        phrase,
+                    },
+                ));
             });
         }
         found

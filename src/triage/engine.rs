@@ -81,7 +81,8 @@ pub struct QualifierRule {
 enum Evidence {
     Answer(&'static str),
     Phrase(usize),
-    Derived,
+    /// By the define of this number.
+    Derived(usize),
 }
 
 /// The most rules with conditions (defines, types, raises and qualifiers together) a rules
@@ -145,8 +146,10 @@ pub struct Engine {
 struct Known<'e> {
     facts: FactSet,
     rules: FactSet,
-    /// At most one entry a fact, so never more than [`MAX_FACTS`].
-    evidence: ArrayVec<(usize, Evidence), MAX_FACTS>,
+    /// Where each fact came from, in the order they became known: at most one entry a fact,
+    /// so never more than [`MAX_FACTS`]. `slot[fact]` is the fact's entry, for known facts.
+    evidence: ArrayVec<Evidence, MAX_FACTS>,
+    slot: [u8; MAX_FACTS],
     index: &'e RuleIndex,
 }
 
@@ -155,8 +158,16 @@ impl Known<'_> {
         if !self.facts.contains(fact) {
             self.facts.insert(fact);
             self.rules = self.rules.or(&self.index.by_fact[fact]);
-            self.evidence.push((fact, from));
+            self.slot[fact] = self.evidence.len() as u8;
+            self.evidence.push(from);
         }
+    }
+
+    /// Where a fact came from, if it is known.
+    fn evidence(&self, fact: usize) -> Option<Evidence> {
+        self.facts
+            .contains(fact)
+            .then(|| self.evidence[usize::from(self.slot[fact])])
     }
 
     /// Numbers of the rules worth checking in `range`, in order.
@@ -190,6 +201,7 @@ impl Engine {
             facts: FactSet::default(),
             rules: index.always,
             evidence: ArrayVec::new(),
+            slot: [0; MAX_FACTS],
             index,
         };
         let mut notes: Vec<String> = Vec::new();
@@ -219,11 +231,11 @@ impl Engine {
         while let Some(rule) = known.rules.first_from(next).filter(|&r| r < index.types) {
             let (fact, cond) = &self.defines[rule];
             if cond.holds(&known.facts) {
-                known.assert(*fact, Evidence::Derived);
+                known.assert(*fact, Evidence::Derived(rule));
             }
             next = rule + 1;
         }
-        let (facts, evidence) = (&known.facts, &known.evidence);
+        let facts = &known.facts;
 
         let (type_index, rule) = known
             .rules(index.types..index.raises)
@@ -238,7 +250,7 @@ impl Engine {
         first.push_str(" (");
         first.push_str(&rule.name);
         first.push_str("): ");
-        self.describe(&rule.cond, facts, evidence, &mut first);
+        self.describe(&rule.cond, &known, &mut first);
         reasons.push(first);
 
         let mut grade = rule.grade;
@@ -258,7 +270,7 @@ impl Engine {
                     target.number(),
                     r.name
                 );
-                self.describe(&r.cond, facts, evidence, &mut reason);
+                self.describe(&r.cond, &known, &mut reason);
                 reasons.push(reason);
                 grade = target;
             }
@@ -280,26 +292,20 @@ impl Engine {
             incident_type_name: rule.name.clone(),
             qualifiers,
             referral: rule.referral,
-            confidence: confidence(&rule.cond, facts, evidence),
+            confidence: confidence(&rule.cond, &known),
             reasons,
         }
     }
 
     /// Appends what satisfied `cond` to `out`: "fire.flames [said "on fire"], building.dwelling
     /// [answer building]".
-    fn describe(
-        &self,
-        cond: &Cond,
-        facts: &FactSet,
-        evidence: &[(usize, Evidence)],
-        out: &mut String,
-    ) {
+    fn describe(&self, cond: &Cond, known: &Known, out: &mut String) {
         let start = out.len();
-        for f in cond.supporting(facts) {
+        for f in cond.supporting(&known.facts) {
             if out.len() > start {
                 out.push_str(", ");
             }
-            self.describe_fact(f, facts, evidence, 0, out);
+            self.describe_fact(f, known, 0, out);
         }
         if out.len() == start {
             out.push_str("no specific evidence; default for the contact");
@@ -307,16 +313,9 @@ impl Engine {
     }
 
     /// One fact and where it came from; a derived fact shows the facts that made it true.
-    fn describe_fact(
-        &self,
-        f: usize,
-        facts: &FactSet,
-        evidence: &[(usize, Evidence)],
-        depth: usize,
-        out: &mut String,
-    ) {
+    fn describe_fact(&self, f: usize, known: &Known, depth: usize, out: &mut String) {
         out.push_str(&self.facts[f]);
-        match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
+        match known.evidence(f) {
             Some(Evidence::Answer(field)) => {
                 out.push_str(" [answer ");
                 out.push_str(field);
@@ -329,17 +328,15 @@ impl Engine {
                 out.push_str(self.scanner.phrase(p));
                 out.push_str("\"]");
             }
-            Some(Evidence::Derived) if depth < 3 => {
-                if let Some((_, cond)) = self.defines.iter().find(|(d, _)| *d == f) {
-                    out.push_str(" (");
-                    for (i, g) in cond.supporting(facts).enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        self.describe_fact(g, facts, evidence, depth + 1, out);
+            Some(Evidence::Derived(rule)) if depth < 3 => {
+                out.push_str(" (");
+                for (i, g) in self.defines[rule].1.supporting(&known.facts).enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
                     }
-                    out.push(')');
+                    self.describe_fact(g, known, depth + 1, out);
                 }
+                out.push(')');
             }
             _ => {}
         }
@@ -348,19 +345,17 @@ impl Engine {
 
 /// How strongly the evidence supports the type: answers count fully, phrases a little less,
 /// derived facts count through what derived them. The catch-all type is a guess.
-fn confidence(cond: &Cond, facts: &FactSet, evidence: &[(usize, Evidence)]) -> f32 {
+fn confidence(cond: &Cond, known: &Known) -> f32 {
     if cond.is_always() {
         return CATCH_ALL_CONFIDENCE;
     }
     let weight: f32 = cond
-        .supporting(facts)
-        .map(
-            |f| match evidence.iter().find(|(e, _)| *e == f).map(|(_, e)| *e) {
-                Some(Evidence::Answer(_)) => 1.0,
-                Some(Evidence::Phrase(_)) => 0.7,
-                _ => 0.8,
-            },
-        )
+        .supporting(&known.facts)
+        .map(|f| match known.evidence(f) {
+            Some(Evidence::Answer(_)) => 1.0,
+            Some(Evidence::Phrase(_)) => 0.7,
+            _ => 0.8,
+        })
         .sum();
     (0.5 + 0.16 * weight).min(0.98)
 }

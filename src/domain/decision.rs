@@ -1,5 +1,7 @@
 //! What bluelight decides about a contact: triage (who, how urgent, why) and route (which desks).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 use super::names::named_enum;
@@ -88,9 +90,11 @@ pub struct Triage {
     /// POLICE or FIRE; for a single-agency incident, that agency; NONE for referrals.
     pub lead_agency: Agency,
     pub grade: Grade,
-    pub incident_type: String,
-    pub incident_type_name: String,
-    pub qualifiers: Vec<String>,
+    /// Code and name of the incident type, and the qualifiers: shared with the rules that
+    /// name them, so a decision does not copy them.
+    pub incident_type: Arc<str>,
+    pub incident_type_name: Arc<str>,
+    pub qualifiers: Vec<Arc<str>>,
     pub referral: Option<Referral>,
     pub confidence: f32,
     pub reasons: Vec<String>,

@@ -166,7 +166,7 @@ impl Table {
             self.add(&mut d, self.resolution, load);
             return d;
         }
-        let skill = self.type_skill.get(triage.incident_type.as_str()).copied();
+        let skill = self.type_skill.get(&*triage.incident_type).copied();
         let skill_agency = skill.map(|s| self.desk(s).agency);
         let a = area.0 as usize;
         let wants = |agency: Agency| triage.agency == Agency::Joint || triage.agency == agency;

@@ -13,7 +13,7 @@ fn triage(agency: Agency, grade: Grade, code: &str) -> Triage {
         },
         grade,
         incident_type: code.into(),
-        incident_type_name: String::new(),
+        incident_type_name: "".into(),
         qualifiers: vec![],
         referral: None,
         confidence: 0.9,

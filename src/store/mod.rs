@@ -200,7 +200,7 @@ impl Store {
             .arg(json)
             .arg(grade.number())
             .arg(decision.triage.agency.as_str())
-            .arg(&decision.triage.incident_type)
+            .arg(&*decision.triage.incident_type)
             .arg(&contact.contact_id)
             .arg(decision.route.desks.join(","))
             .arg(self.targets())

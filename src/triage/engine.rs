@@ -1,6 +1,8 @@
 //! The compiled triage engine and `classify`: facts from answers and narrative, then the first
 //! matching incident type, then grade raises and qualifiers, each with its reasons.
 
+use std::sync::Arc;
+
 use arrayvec::ArrayVec;
 
 use super::facts::{BuiltinIndex, FactSet, MAX_FACTS};
@@ -48,8 +50,8 @@ impl Cond {
 }
 
 pub struct TypeRule {
-    pub code: String,
-    pub name: String,
+    pub code: Arc<str>,
+    pub name: Arc<str>,
     pub agency: Agency,
     pub lead: Agency,
     pub grade: Grade,
@@ -72,7 +74,7 @@ pub struct RaiseRule {
 }
 
 pub struct QualifierRule {
-    pub name: String,
+    pub name: Arc<str>,
     pub cond: Cond,
 }
 

@@ -85,7 +85,7 @@ pub fn evaluate<'a>(
         r.confusion[index(gold.agency)][index(t.agency)] += 1;
         let agency_ok = t.agency == gold.agency;
         let grade_ok = grade == gold.grade;
-        let type_ok = t.incident_type == gold.incident_type;
+        let type_ok = *t.incident_type == *gold.incident_type;
         r.agency_correct += usize::from(agency_ok);
         r.grade_correct += usize::from(grade_ok);
         r.type_correct += usize::from(type_ok);
@@ -100,7 +100,7 @@ pub fn evaluate<'a>(
                 gold: gold.clone(),
                 agency: t.agency,
                 grade,
-                incident_type: t.incident_type,
+                incident_type: t.incident_type.to_string(),
                 narrative: contact.narrative.clone(),
             });
         }

@@ -272,8 +272,8 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
                 "code must be P, F, J or X and two digits, for example F02",
             );
         }
-        if let Some(o) = types.iter().find(|o| o.code == d.code)
-            && (o.name != d.name || o.agency != d.agency)
+        if let Some(o) = types.iter().find(|o| *o.code == *d.code)
+            && (*o.name != *d.name || o.agency != d.agency)
         {
             p.at(
                 t.span(),
@@ -319,8 +319,8 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         }
         let cond = resolve(&mut p, t.span(), &rule, &d.when, &facts);
         types.push(TypeRule {
-            code: d.code.clone(),
-            name: d.name.clone(),
+            code: d.code.as_str().into(),
+            name: d.name.as_str().into(),
             agency: d.agency,
             lead,
             grade,
@@ -365,7 +365,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             }
         };
         for code in d.types.iter().chain(&d.except) {
-            if !types.iter().any(|t| &t.code == code) {
+            if !types.iter().any(|t| *t.code == **code) {
                 p.at(r.span(), &rule, format!("unknown incident type {code:?}"));
             }
         }
@@ -382,8 +382,8 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
                     d.agencies.contains(&t.agency)
                 };
                 agency
-                    && (d.types.is_empty() || d.types.contains(&t.code))
-                    && !d.except.contains(&t.code)
+                    && (d.types.is_empty() || d.types.iter().any(|c| **c == *t.code))
+                    && !d.except.iter().any(|c| **c == *t.code)
             })
             .collect();
         raises.push(RaiseRule {
@@ -400,7 +400,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         let rule = format!("qualifier {:?}", d.name);
         let cond = resolve(&mut p, q.span(), &rule, &d.when, &facts);
         qualifiers.push(QualifierRule {
-            name: d.name.clone(),
+            name: d.name.as_str().into(),
             cond,
         });
     }

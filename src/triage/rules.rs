@@ -234,7 +234,8 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
                 &rule,
                 raw,
                 PhraseKind::Cue {
-                    fact,
+                    // Facts are checked below to number at most MAX_FACTS.
+                    fact: fact as u16,
                     exclusive: c.get_ref().exclusive,
                 },
             );

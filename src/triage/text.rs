@@ -33,7 +33,7 @@
 pub enum PhraseKind {
     /// Asserts fact `fact`; an `exclusive` cue hides shorter cues inside it ("fire alarm" is
     /// not a "fire").
-    Cue { fact: usize, exclusive: bool },
+    Cue { fact: u16, exclusive: bool },
     /// A red herring: cues inside it are dropped.
     Ignore,
     /// Negates a cue that follows within the window, in the same clause.
@@ -65,6 +65,7 @@ pub struct Found {
     pub end: u32,
     pub clause: u32,
     pub phrase: u32,
+    pub kind: PhraseKind,
 }
 
 /// A cue found in a narrative, and what became of it.
@@ -141,11 +142,10 @@ pub struct Scanner {
     /// States below this complete at least one phrase.
     reporting: u16,
     /// For each completing state: its phrases in `outputs`, longest first, each with its
-    /// number of words.
+    /// number of words and kind.
     output_ranges: Vec<(u32, u32)>,
-    outputs: Vec<(u32, u32)>,
-    /// Kind and normalised text of each phrase.
-    kinds: Vec<PhraseKind>,
+    outputs: Vec<(u32, u32, PhraseKind)>,
+    /// Normalised text of each phrase.
     phrases: Vec<String>,
     /// Words allowed between a negation and the cue it negates.
     window: u32,
@@ -308,7 +308,11 @@ impl Scanner {
         for &u in &completing {
             number[u] = take();
             let from = outputs.len() as u32;
-            outputs.extend(trie.outputs[u].iter().map(|&p| (p, words[p as usize])));
+            outputs.extend(
+                trie.outputs[u]
+                    .iter()
+                    .map(|&p| (p, words[p as usize], phrases[p as usize].1)),
+            );
             output_ranges.push((from, outputs.len() as u32));
         }
         for &u in &completing {
@@ -378,7 +382,7 @@ impl Scanner {
         }
 
         let longest = words.iter().copied().max().unwrap_or(0);
-        let (texts, kinds) = phrases.into_iter().unzip();
+        let texts = phrases.into_iter().map(|(p, _)| p).collect();
         Ok(Scanner {
             classes,
             hot,
@@ -388,7 +392,6 @@ impl Scanner {
             reporting: reporting as u16,
             output_ranges,
             outputs,
-            kinds,
             phrases: texts,
             window: window as u32,
             longest,
@@ -462,11 +465,12 @@ impl Scanner {
                 let (words, clause) = Marks::before(marks, own[i] + j);
                 let (from, to) = self.output_ranges[usize::from(state)];
                 found.extend(self.outputs[from as usize..to as usize].iter().map(
-                    |&(phrase, length)| Found {
+                    |&(phrase, length, kind)| Found {
                         start: words.wrapping_sub(length),
                         end: words,
                         clause,
                         phrase,
+                        kind,
                     },
                 ));
             });
@@ -560,7 +564,7 @@ impl Scanner {
         let found = self.find(text, scratch);
         let mut last_negation: Option<u32> = None;
         for (i, f) in found.iter().enumerate() {
-            let kind = self.kinds[f.phrase as usize];
+            let kind = f.kind;
             if kind == PhraseKind::Negation {
                 last_negation = Some(f.end);
             }
@@ -576,7 +580,7 @@ impl Scanner {
                 _ => None,
             };
             cue(CueHit {
-                fact,
+                fact: usize::from(fact),
                 phrase: f.phrase as usize,
                 negated_by,
             });
@@ -588,7 +592,7 @@ impl Scanner {
     fn masked(&self, found: &[Found], i: usize) -> bool {
         let cue = found[i];
         let holds = |m: &&Found| {
-            self.kinds[m.phrase as usize].masks()
+            m.kind.masks()
                 && m.start <= cue.start
                 && m.end >= cue.end
                 && (m.start, m.end) != (cue.start, cue.end)
@@ -610,13 +614,13 @@ impl Scanner {
         let neg = near
             .clone()
             .filter(|f| {
-                self.kinds[f.phrase as usize] == PhraseKind::Negation
+                f.kind == PhraseKind::Negation
                     && f.clause == cue.clause
                     && f.end <= cue.start
                     && cue.start - f.end <= self.window
             })
             .max_by_key(|f| f.end)?;
-        let voided = near.clone().any(|g| match self.kinds[g.phrase as usize] {
+        let voided = near.clone().any(|g| match g.kind {
             PhraseKind::Break => g.start >= neg.end && g.end <= cue.start,
             PhraseKind::Uncertain => {
                 (g.start >= neg.end && g.end <= cue.start)

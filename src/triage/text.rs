@@ -87,8 +87,10 @@ const OTHER: u8 = 3;
 /// Letters by how often English uses them, then digits.
 const BY_FREQUENCY: &[u8] = b"etaoinshrdlcumwfgypbvkjxqz0123456789";
 
-/// Classes whose transitions sit in the hot table: 32 two-byte states, one cache line.
-const HOT: usize = 32;
+/// Classes a plane of the transition table holds: 16 two-byte states, half a cache line.
+/// Half-line rows let two busy states share a line, so a wide variety of texts keeps more of
+/// the automaton in the processor's first-level cache than rows of a whole line did.
+const PLANE: usize = 16;
 
 /// Passes of the automaton read at once over a longer text.
 const PASSES: usize = 4;
@@ -122,21 +124,18 @@ impl Default for Scratch {
     }
 }
 
-/// Rows of the hot table: one for every state a `u16` can name, so that indexing it by a state
-/// needs no bounds check. Rows past the automaton's states are never touched, so the memory
-/// behind them is never mapped.
+/// Rows of a plane of the transition table: one for every state a `u16` can name, so that
+/// indexing it by a state needs no bounds check. Rows past the automaton's states are never
+/// touched, so the memory behind them is never mapped.
 const ROWS: usize = u16::MAX as usize + 1;
 
 /// The compiled phrase automaton.
 pub struct Scanner {
     /// Class of each byte, for raw ASCII text and for normalised text alike.
     classes: [u8; 256],
-    /// `hot[state][class]` is the next state for the first [`HOT`] classes: word breaks and
-    /// the common letters, one cache line per state.
-    hot: Box<[[u16; HOT]; ROWS]>,
-    /// `cold[state * (classes - HOT) + class - HOT]` for the rest (rare letters, digits).
-    cold: Vec<u16>,
-    cold_width: usize,
+    /// `planes[class / PLANE][state][class % PLANE]` is the next state. The first plane holds
+    /// word breaks and the commonest letters.
+    planes: Vec<Box<[[u16; PLANE]; ROWS]>>,
     /// The state before any text: just after a word break.
     start: u16,
     /// States below this complete at least one phrase.
@@ -332,21 +331,18 @@ impl Scanner {
             Trie::NONE => root as usize,
             n => n as usize,
         };
-        // One cache line of hot transitions per state: rows a power of two wide but half used
-        // would crowd into half the cache's sets.
-        let cold_width = count.saturating_sub(HOT);
-        let mut hot: Box<[[u16; HOT]; ROWS]> = vec![[0u16; HOT]; ROWS]
-            .into_boxed_slice()
-            .try_into()
-            .expect("ROWS rows");
-        let mut cold = vec![0u16; states * cold_width];
+        let mut planes: Vec<Box<[[u16; PLANE]; ROWS]>> = (0..count.div_ceil(PLANE))
+            .map(|_| {
+                vec![[0u16; PLANE]; ROWS]
+                    .into_boxed_slice()
+                    .try_into()
+                    .expect("ROWS rows")
+            })
+            .collect();
         let mut row = |state: u16, f: &dyn Fn(u8) -> u16| {
             let state = usize::from(state);
             for c in 0..count {
-                match c.checked_sub(HOT) {
-                    None => hot[state][c] = f(c as u8),
-                    Some(k) => cold[state * cold_width + k] = f(c as u8),
-                }
+                planes[c / PLANE][state][c % PLANE] = f(c as u8);
             }
         };
         // Where normalised symbol `c` leads from node `u`, as a raw-automaton state.
@@ -385,9 +381,7 @@ impl Scanner {
         let texts = phrases.into_iter().map(|(p, _)| p).collect();
         Ok(Scanner {
             classes,
-            hot,
-            cold,
-            cold_width,
+            planes,
             start: number[fresh],
             reporting: reporting as u16,
             output_ranges,
@@ -551,11 +545,8 @@ impl Scanner {
     /// The state after `state` reads a byte of class `c`.
     #[inline(always)]
     fn next(&self, state: u16, c: u8) -> u16 {
-        let state = usize::from(state);
-        match usize::from(c) {
-            c if c < HOT => self.hot[state][c],
-            c => self.cold[state * self.cold_width + c - HOT],
-        }
+        let c = usize::from(c);
+        self.planes[c / PLANE][usize::from(state)][c % PLANE]
     }
 
     /// Finds the cues in `text` and reports each with its fate: masked cues are dropped,

@@ -34,6 +34,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn too_many_rules_are_refused_with_a_clear_message() {
+        let extra: String = (0..100)
+            .map(|i| format!("\n[[qualifier]]\nname = \"q{i}\"\nwhen.any = [\"fire.flames\"]\n"))
+            .collect();
+        let err = match compile("many.toml", &format!("{DEFAULT_RULES}{extra}")) {
+            Ok(_) => panic!("266 rules compiled"),
+            Err(e) => e.to_string(),
+        };
+        assert!(
+            err.contains("266 defines, types, raises and qualifiers; at most 256"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn the_shipped_rules_compile() {
         if let Err(e) = compile("config/triage.toml", DEFAULT_RULES) {
             panic!("{e}");

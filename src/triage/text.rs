@@ -124,18 +124,20 @@ impl Default for Scratch {
     }
 }
 
-/// Rows of a plane of the transition table: one for every state a `u16` can name, so that
-/// indexing it by a state needs no bounds check. Rows past the automaton's states are never
+/// Rows of a plane of the transition table: one for every state a `u16` can name, so that a
+/// state's row never runs into the next plane. Rows past the automaton's states are never
 /// touched, so the memory behind them is never mapped.
 const ROWS: usize = u16::MAX as usize + 1;
 
 /// The compiled phrase automaton.
 pub struct Scanner {
-    /// Class of each byte, for raw ASCII text and for normalised text alike.
-    classes: [u8; 256],
-    /// `planes[class / PLANE][state][class % PLANE]` is the next state. The first plane holds
-    /// word breaks and the commonest letters.
-    planes: Vec<Box<[[u16; PLANE]; ROWS]>>,
+    /// The transitions, in planes of [`PLANE`] byte classes: a class's column of a state's
+    /// row is at `state * PLANE + column[byte]`. The first plane holds word breaks and the
+    /// commonest letters.
+    table: Box<[u16]>,
+    /// For each byte (of raw ASCII text and of normalised text alike), where its class's
+    /// column is: its plane's start plus its place in the plane's rows.
+    column: [u32; 256],
     /// The state before any text: just after a word break.
     start: u16,
     /// States below this complete at least one phrase.
@@ -331,18 +333,12 @@ impl Scanner {
             Trie::NONE => root as usize,
             n => n as usize,
         };
-        let mut planes: Vec<Box<[[u16; PLANE]; ROWS]>> = (0..count.div_ceil(PLANE))
-            .map(|_| {
-                vec![[0u16; PLANE]; ROWS]
-                    .into_boxed_slice()
-                    .try_into()
-                    .expect("ROWS rows")
-            })
-            .collect();
+        // A plane holds a row for every state a u16 names, so no state's row runs past it.
+        let place = |c: usize| (c / PLANE) * ROWS * PLANE + c % PLANE;
+        let mut table = vec![0u16; count.div_ceil(PLANE) * ROWS * PLANE].into_boxed_slice();
         let mut row = |state: u16, f: &dyn Fn(u8) -> u16| {
-            let state = usize::from(state);
             for c in 0..count {
-                planes[c / PLANE][state][c % PLANE] = f(c as u8);
+                table[usize::from(state) * PLANE + place(c)] = f(c as u8);
             }
         };
         // Where normalised symbol `c` leads from node `u`, as a raw-automaton state.
@@ -380,8 +376,8 @@ impl Scanner {
         let longest = words.iter().copied().max().unwrap_or(0);
         let texts = phrases.into_iter().map(|(p, _)| p).collect();
         Ok(Scanner {
-            classes,
-            planes,
+            table,
+            column: classes.map(|c| place(usize::from(c)) as u32),
             start: number[fresh],
             reporting: reporting as u16,
             output_ranges,
@@ -485,7 +481,7 @@ impl Scanner {
         let mut s = [self.start; N];
         for j in 0..read {
             for i in 0..N {
-                s[i] = self.next(s[i], self.classes[usize::from(parts[i][j])]);
+                s[i] = self.next(s[i], parts[i][j]);
                 outs[i][j] = s[i];
             }
         }
@@ -542,11 +538,10 @@ impl Scanner {
         }
     }
 
-    /// The state after `state` reads a byte of class `c`.
+    /// The state after `state` reads `byte`.
     #[inline(always)]
-    fn next(&self, state: u16, c: u8) -> u16 {
-        let c = usize::from(c);
-        self.planes[c / PLANE][usize::from(state)][c % PLANE]
+    fn next(&self, state: u16, byte: u8) -> u16 {
+        self.table[usize::from(state) * PLANE + self.column[usize::from(byte)] as usize]
     }
 
     /// Finds the cues in `text` and reports each with its fate: masked cues are dropped,

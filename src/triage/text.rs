@@ -401,8 +401,8 @@ impl Scanner {
     /// interleaved. Each part's pass starts reading a little early, at [`Scanner::resume_at`],
     /// where its state is sure to have caught up with the text by the time its own part
     /// begins; it keeps only the phrases completed in its own part. The passes do nothing but
-    /// step and note completing states: the words and clauses before each phrase are counted
-    /// afterwards, a machine word of bytes at a time (see [`Marks`]).
+    /// step and store their states; completing states are picked out afterwards, and the words
+    /// and clauses before each phrase come from bit masks of the text (see [`Marks`]).
     pub fn find<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [Found] {
         let parts = if text.len() >= SPLIT_FROM { PASSES } else { 1 };
         self.find_in_parts(text, parts, scratch)

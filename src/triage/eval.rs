@@ -36,7 +36,7 @@ pub struct Report {
     pub gold_grade1: usize,
     pub under_triaged_grade1: usize,
     pub over_triaged: usize,
-    /// confusion[gold][decided], agencies in [`AGENCIES`] order.
+    /// `confusion[gold][decided]`, agencies in [`AGENCIES`] order.
     pub confusion: [[usize; 4]; 4],
     pub misses: Vec<Miss>,
 }

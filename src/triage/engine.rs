@@ -104,18 +104,31 @@ pub struct RuleIndex {
     qualifiers: usize,
 }
 
+/// The conditions of all the rules, in rule-number order.
+fn rule_conds<'a>(
+    defines: &'a [(usize, Cond)],
+    types: &'a [TypeRule],
+    raises: &'a [RaiseRule],
+    qualifiers: &'a [QualifierRule],
+) -> impl Iterator<Item = &'a Cond> {
+    (defines.iter().map(|(_, c)| c))
+        .chain(types.iter().map(|t| &t.cond))
+        .chain(raises.iter().map(|r| &r.cond))
+        .chain(qualifiers.iter().map(|q| &q.cond))
+}
+
 impl RuleIndex {
-    /// Files the rules' conditions, in rule-number order.
+    /// Files the rules' conditions, over `facts` facts.
     pub fn new(
         facts: usize,
-        conds: &[&Cond],
-        types: usize,
-        raises: usize,
-        qualifiers: usize,
+        defines: &[(usize, Cond)],
+        types: &[TypeRule],
+        raises: &[RaiseRule],
+        qualifiers: &[QualifierRule],
     ) -> Self {
         let mut by_fact = vec![FactSet::default(); facts];
         let mut always = FactSet::default();
-        for (rule, cond) in conds.iter().enumerate() {
+        for (rule, cond) in rule_conds(defines, types, raises, qualifiers).enumerate() {
             match cond.needs() {
                 Some(needed) => needed.iter().for_each(|f| by_fact[f].insert(rule)),
                 None => always.insert(rule),
@@ -124,9 +137,9 @@ impl RuleIndex {
         RuleIndex {
             by_fact,
             always,
-            types,
-            raises,
-            qualifiers,
+            types: defines.len(),
+            raises: defines.len() + types.len(),
+            qualifiers: defines.len() + types.len() + raises.len(),
         }
     }
 }
@@ -377,11 +390,9 @@ mod tests {
         ) {
             static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
             let engine = ENGINE.get_or_init(Engine::default_rules);
-            let conds: Vec<&Cond> = (engine.defines.iter().map(|(_, c)| c))
-                .chain(engine.types.iter().map(|t| &t.cond))
-                .chain(engine.raises.iter().map(|r| &r.cond))
-                .chain(engine.qualifiers.iter().map(|q| &q.cond))
-                .collect();
+            let e = engine;
+            let conds: Vec<&Cond> =
+                rule_conds(&e.defines, &e.types, &e.raises, &e.qualifiers).collect();
             // Random facts, and the facts some rules need, so that rules do hold.
             let mut facts = FactSet::default();
             for p in &picks {

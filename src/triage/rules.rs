@@ -417,18 +417,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
     if !p.list.is_empty() {
         return Err(RulesError { problems: p.list });
     }
-    let conds: Vec<&Cond> = (defines.iter().map(|(_, c)| c))
-        .chain(types.iter().map(|t| &t.cond))
-        .chain(raises.iter().map(|r| &r.cond))
-        .chain(qualifiers.iter().map(|q| &q.cond))
-        .collect();
-    let index = RuleIndex::new(
-        facts.len(),
-        &conds,
-        defines.len(),
-        defines.len() + types.len(),
-        defines.len() + types.len() + raises.len(),
-    );
+    let index = RuleIndex::new(facts.len(), &defines, &types, &raises, &qualifiers);
     let scanner = Scanner::new(phrases, text.negation_window).map_err(|e| RulesError {
         problems: vec![format!("{file}: {e}")],
     })?;

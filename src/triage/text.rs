@@ -688,8 +688,8 @@ fn kinds(block: &[u8; 64]) -> [u64; 3] {
         let v = u8x16::new(*sixteen);
         let eq = |b: u8| v.simd_eq(splat(b));
         let ascii = below((v | splat(0x20)) - splat(b'a'), 26) | below(v - splat(b'0'), 10);
-        let skips = eq(b'\'') | eq(b'`');
-        let ends = eq(b'.') | eq(b',') | eq(b'!') | eq(b'?') | eq(b';') | eq(b':') | eq(b'\n');
+        let any = |set: &[u8]| set.iter().fold(u8x16::splat(0), |m, &b| m | eq(b));
+        let (skips, ends) = (any(APOSTROPHES), any(CLAUSE_ENDS));
         // A byte's top bit set: part of a character outside ASCII.
         let letters = ascii.to_bitmask() | v.to_bitmask();
         for (o, m) in out
@@ -702,6 +702,23 @@ fn kinds(block: &[u8; 64]) -> [u64; 3] {
     out
 }
 
+/// Bytes dropped from words ("isn't" reads as "isnt").
+const APOSTROPHES: &[u8] = b"'`";
+/// Bytes that end a clause.
+const CLAUSE_ENDS: &[u8] = b".,!?;:\n";
+
+/// Whether `set` holds `b`, in a `const fn`.
+const fn holds(set: &[u8], b: u8) -> bool {
+    let mut i = 0;
+    while i < set.len() {
+        if set[i] == b {
+            return true;
+        }
+        i += 1;
+    }
+    false
+}
+
 /// The normaliser's output for each ASCII byte: the lower-case letter or digit itself, `.` for
 /// clause punctuation, a space for any other separator, and 0 for a byte to drop (apostrophes).
 const fn ascii_map() -> [u8; 128] {
@@ -711,9 +728,9 @@ const fn ascii_map() -> [u8; 128] {
         let c = b as u8;
         t[b] = if c.is_ascii_alphanumeric() {
             c.to_ascii_lowercase()
-        } else if c == b'\'' || c == b'`' {
+        } else if holds(APOSTROPHES, c) {
             0
-        } else if matches!(c, b'.' | b',' | b'!' | b'?' | b';' | b':' | b'\n') {
+        } else if holds(CLAUSE_ENDS, c) {
             b'.'
         } else {
             b' '
@@ -868,6 +885,27 @@ mod tests {
             normalise(&text, &mut normalised);
             let normalised = String::from_utf8(normalised).unwrap();
             prop_assert_eq!(found(&text, 1), found(&normalised, 1));
+        }
+    }
+
+    /// The vector classification of bytes agrees with the normaliser's, which the automaton's
+    /// byte classes are built from, byte for byte.
+    #[test]
+    fn marks_classify_bytes_as_the_automaton_does() {
+        let all: Vec<u8> = (0..=255).collect();
+        for block in all.as_chunks::<64>().0 {
+            let [letters, skips, ends] = kinds(block);
+            for (k, &b) in block.iter().enumerate() {
+                // What the automaton's byte classes are built from.
+                let folded = if b < 128 { ASCII[usize::from(b)] } else { b };
+                assert_eq!(
+                    letters >> k & 1 == 1,
+                    folded.is_ascii_alphanumeric() || b >= 128,
+                    "{b}"
+                );
+                assert_eq!(skips >> k & 1 == 1, b < 128 && folded == 0, "{b}");
+                assert_eq!(ends >> k & 1 == 1, folded == b'.', "{b}");
+            }
         }
     }
 

@@ -938,17 +938,7 @@ fn eval_corpus(
     if misses {
         println!("\ntriaged differently from gold (id: gold -> decided):");
         for m in &report.misses {
-            println!(
-                "  {}: {} {} {} -> {} {} {}   {:?}",
-                m.id,
-                m.gold.agency,
-                m.gold.grade,
-                m.gold.incident_type,
-                m.agency,
-                m.grade,
-                m.incident_type,
-                m.narrative
-            );
+            println!("  {m}   {:?}", m.narrative);
         }
     }
     Ok(())

@@ -26,6 +26,23 @@ pub struct Miss {
     pub narrative: String,
 }
 
+/// "id: gold agency grade type -> decided agency grade type".
+impl fmt::Display for Miss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {} {} {} -> {} {} {}",
+            self.id,
+            self.gold.agency,
+            self.gold.grade,
+            self.gold.incident_type,
+            self.agency,
+            self.grade,
+            self.incident_type
+        )
+    }
+}
+
 /// The figures of a corpus run.
 #[derive(Clone, Debug, Default)]
 pub struct Report {

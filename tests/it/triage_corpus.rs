@@ -14,22 +14,7 @@ fn the_corpus_figures_meet_the_targets_and_do_not_regress() {
     );
     let engine = Engine::default_rules();
     let r = eval::evaluate(&engine, cases.iter().map(|(id, c, g)| (id.as_str(), c, g)));
-    let misses: Vec<String> = r
-        .misses
-        .iter()
-        .map(|m| {
-            format!(
-                "{}: {} {} {} -> {} {} {}",
-                m.id,
-                m.gold.agency,
-                m.gold.grade,
-                m.gold.incident_type,
-                m.agency,
-                m.grade,
-                m.incident_type
-            )
-        })
-        .collect();
+    let misses: Vec<String> = r.misses.iter().map(|m| m.to_string()).collect();
     // The targets.
     assert!(r.agency_accuracy() >= 0.95, "{r}\n{misses:#?}");
     assert!(r.grade_accuracy() >= 0.85, "{r}\n{misses:#?}");

@@ -169,13 +169,24 @@ struct Known<'e> {
 }
 
 impl Known<'_> {
-    fn assert(&mut self, fact: usize, from: Evidence) {
-        if !self.facts.contains(fact) {
+    /// Records a fact and where it came from, unless it is already known. True if it was
+    /// new. The rules it makes worth checking are added by [`Known::file_rules`].
+    fn assert(&mut self, fact: usize, from: Evidence) -> bool {
+        let new = !self.facts.contains(fact);
+        if new {
             self.facts.insert(fact);
-            self.rules = self.rules.or(&self.index.by_fact[fact]);
             self.slot[fact] = self.evidence.len() as u8;
             self.evidence.push(from);
         }
+        new
+    }
+
+    /// Adds the rules that the facts `facts` make worth checking.
+    fn file_rules(&mut self, facts: FactSet) {
+        let by_fact = &self.index.by_fact;
+        self.rules = facts
+            .iter()
+            .fold(self.rules, |rules, f| rules.or(&by_fact[f]));
     }
 
     /// Where a fact came from, if it is known.
@@ -187,10 +198,10 @@ impl Known<'_> {
 
     /// Numbers of the rules worth checking in `range`, in order.
     fn rules(&self, range: std::ops::Range<usize>) -> impl Iterator<Item = usize> {
-        self.rules
-            .iter()
-            .skip_while(move |&r| r < range.start)
-            .take_while(move |&r| r < range.end)
+        std::iter::successors(self.rules.first_from(range.start), |&r| {
+            self.rules.first_from(r + 1)
+        })
+        .take_while(move |&r| r < range.end)
     }
 }
 
@@ -221,13 +232,16 @@ impl Engine {
         };
         let mut notes: Vec<String> = Vec::new();
 
-        self.builtin
-            .assert_facts(contact, |f, field| known.assert(f, Evidence::Answer(field)));
+        self.builtin.assert_facts(contact, |f, field| {
+            known.assert(f, Evidence::Answer(field));
+        });
 
         let mut scratch = SCRATCH.take();
         self.scanner.scan(&contact.narrative, &mut scratch, |hit| {
             match hit.negated_by {
-                None => known.assert(hit.fact, Evidence::Phrase(hit.phrase)),
+                None => {
+                    known.assert(hit.fact, Evidence::Phrase(hit.phrase));
+                }
                 Some(neg) => {
                     let mut note = String::with_capacity(64);
                     note.push_str("not counted: \"");
@@ -240,13 +254,16 @@ impl Engine {
             }
         });
         SCRATCH.set(scratch);
+        known.file_rules(known.facts);
 
         // Defines in order; one can make a later one worth checking.
         let mut next = 0;
         while let Some(rule) = known.rules.first_from(next).filter(|&r| r < index.types) {
             let (fact, cond) = &self.defines[rule];
-            if cond.holds(&known.facts) {
-                known.assert(*fact, Evidence::Derived(rule));
+            if cond.holds(&known.facts) && known.assert(*fact, Evidence::Derived(rule)) {
+                let mut one = FactSet::default();
+                one.insert(*fact);
+                known.file_rules(one);
             }
             next = rule + 1;
         }

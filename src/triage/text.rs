@@ -103,8 +103,10 @@ const SPLIT_FROM: usize = 192;
 pub struct Scratch {
     bytes: Vec<u8>,
     states: Vec<u16>,
+    reports: Vec<u64>,
     marks: Vec<Marks>,
     found: Vec<Found>,
+    masks: Vec<(u32, u32)>,
 }
 
 impl Scratch {
@@ -112,8 +114,10 @@ impl Scratch {
         Scratch {
             bytes: Vec::new(),
             states: Vec::new(),
+            reports: Vec::new(),
             marks: Vec::new(),
             found: Vec::new(),
+            masks: Vec::new(),
         }
     }
 }
@@ -128,13 +132,17 @@ impl Default for Scratch {
 /// state's row never runs into the next plane. Rows past the automaton's states are never
 /// touched, so the memory behind them is never mapped.
 const ROWS: usize = u16::MAX as usize + 1;
+/// Planes the transition table has room for: 128 byte classes.
+const PLANES: usize = 8;
+/// Entries of the transition table.
+const TABLE: usize = PLANES * ROWS * PLANE;
 
 /// The compiled phrase automaton.
 pub struct Scanner {
     /// The transitions, in planes of [`PLANE`] byte classes: a class's column of a state's
     /// row is at `state * PLANE + column[byte]`. The first plane holds word breaks and the
     /// commonest letters.
-    table: Box<[u16]>,
+    table: Box<[u16; TABLE]>,
     /// For each byte (of raw ASCII text and of normalised text alike), where its class's
     /// column is: its plane's start plus its place in the plane's rows.
     column: [u32; 256],
@@ -335,7 +343,17 @@ impl Scanner {
         };
         // A plane holds a row for every state a u16 names, so no state's row runs past it.
         let place = |c: usize| (c / PLANE) * ROWS * PLANE + c % PLANE;
-        let mut table = vec![0u16; count.div_ceil(PLANE) * ROWS * PLANE].into_boxed_slice();
+        if count > PLANES * PLANE {
+            return Err(format!(
+                "the phrases use {} distinct characters; at most {} fit",
+                count - usize::from(OTHER) - 1,
+                PLANES * PLANE - usize::from(OTHER) - 1
+            ));
+        }
+        let mut table: Box<[u16; TABLE]> = vec![0u16; TABLE]
+            .into_boxed_slice()
+            .try_into()
+            .expect("TABLE entries");
         let mut row = |state: u16, f: &dyn Fn(u8) -> u16| {
             for c in 0..count {
                 table[usize::from(state) * PLANE + place(c)] = f(c as u8);
@@ -413,8 +431,10 @@ impl Scanner {
         let Scratch {
             bytes,
             states,
+            reports,
             marks,
             found,
+            ..
         } = scratch;
         if text.is_ascii() {
             bytes.clear();
@@ -439,20 +459,25 @@ impl Scanner {
         // the text, the rest change nothing.
         let read = (0..parts).map(|i| own[i + 1] - begin[i]).max().unwrap_or(0);
         bytes.resize(begin[parts - 1] + read, b' ');
+        // The passes' states interleaved, `lanes` to a byte: pass i's state after its jth byte
+        // is at `j * lanes + i`.
+        let lanes = parts.next_power_of_two();
         states.clear();
-        states.resize(parts * read, 0);
+        states.resize(lanes * read, u16::MAX);
         match parts {
-            1 => self.walk::<1>(bytes, &begin, states),
-            2 => self.walk::<2>(bytes, &begin, states),
-            3 => self.walk::<3>(bytes, &begin, states),
-            _ => self.walk::<PASSES>(bytes, &begin, states),
+            1 => self.walk::<1, 1>(bytes, &begin, states),
+            2 => self.walk::<2, 2>(bytes, &begin, states),
+            3 => self.walk::<3, 4>(bytes, &begin, states),
+            _ => self.walk::<PASSES, PASSES>(bytes, &begin, states),
         }
 
         found.clear();
-        for (i, states) in states.chunks_exact(read.max(1)).enumerate() {
-            let mine = &states[own[i] - begin[i]..own[i + 1] - begin[i]];
-            self.completing(mine, |j, state| {
-                let (words, clause) = Marks::before(marks, own[i] + j);
+        let completing = self.completing(states, reports);
+        for i in 0..parts {
+            let mine = own[i] - begin[i]..own[i + 1] - begin[i];
+            each_in_lane(completing, lanes, i, mine, |j| {
+                let state = states[j * lanes + i];
+                let (words, clause) = Marks::before(marks, begin[i] + j);
                 let (from, to) = self.output_ranges[usize::from(state)];
                 found.extend(self.outputs[from as usize..to as usize].iter().map(
                     |&(phrase, length, kind)| Found {
@@ -468,41 +493,40 @@ impl Scanner {
         found
     }
 
-    /// `N` passes read `out.len() / N` bytes each, pass `i` from byte `begin[i]` of `bytes`
-    /// and from the state after a word break, in step. The `i`th part of `out` gets pass `i`'s
-    /// state after each byte. Nothing but the automaton's steps happens here, so the passes'
-    /// states stay in registers.
-    fn walk<const N: usize>(&self, bytes: &[u8], begin: &[usize], out: &mut [u16]) {
-        let read = out.len() / N;
-        let parts: [&[u8]; N] = std::array::from_fn(|i| &bytes[begin[i]..begin[i] + read]);
-        let mut outs = out.chunks_exact_mut(read.max(1));
-        let outs: [&mut [u16]; N] =
-            std::array::from_fn(|_| outs.next().map_or(&mut [][..], |o| &mut o[..read]));
+    /// `N` passes read `out.len() / L` bytes each, pass `i` from byte `begin[i]` of `bytes`
+    /// and from the state after a word break, in step. Pass `i`'s state after its `j`th byte
+    /// goes to `out[j * L + i]`. Nothing but the automaton's steps happens here, so the
+    /// passes' states stay in registers.
+    fn walk<const N: usize, const L: usize>(&self, bytes: &[u8], begin: &[usize], out: &mut [u16]) {
+        let (out, _) = out.as_chunks_mut::<L>();
+        let read = out.len();
+        let parts: [&[u8]; N] = std::array::from_fn(|i| &bytes[begin[i]..][..read]);
         let mut s = [self.start; N];
-        for j in 0..read {
+        for (j, out) in out.iter_mut().enumerate() {
             for i in 0..N {
                 s[i] = self.next(s[i], parts[i][j]);
-                outs[i][j] = s[i];
+                out[i] = s[i];
             }
         }
     }
 
-    /// Calls `f` with the index and state of each completing state in `states`, in order,
-    /// eight states at a time.
-    fn completing(&self, states: &[u16], mut f: impl FnMut(usize, u16)) {
+    /// Marks the completing states in `states`, a bit each, eight states at a time.
+    fn completing<'m>(&self, states: &[u16], marks: &'m mut Vec<u64>) -> &'m [u64] {
         use wide::u16x8;
         let reporting = u16x8::splat(self.reporting);
-        let (blocks, rest) = states.as_chunks::<8>();
-        let mut last = [u16::MAX; 8];
+        let word = |states: &[u16; 64]| {
+            let eights = states.as_chunks::<8>().0.iter().enumerate();
+            eights.fold(0, |word, (k, eight)| {
+                let bits = u16x8::new(*eight).simd_lt(reporting).to_bitmask();
+                word | u64::from(bits) << (8 * k)
+            })
+        };
+        let (blocks, rest) = states.as_chunks::<64>();
+        let mut last = [u16::MAX; 64];
         last[..rest.len()].copy_from_slice(rest);
-        for (b, block) in blocks.iter().chain(std::iter::once(&last)).enumerate() {
-            let mut bits = u16x8::new(*block).simd_lt(reporting).to_bitmask();
-            while bits != 0 {
-                let k = bits.trailing_zeros() as usize;
-                f(b * 8 + k, block[k]);
-                bits &= bits - 1;
-            }
-        }
+        marks.clear();
+        marks.extend(blocks.iter().chain(std::iter::once(&last)).map(word));
+        marks
     }
 
     /// Where a pass that owns the text from byte `from` can start reading, with no state but
@@ -541,13 +565,25 @@ impl Scanner {
     /// The state after `state` reads `byte`.
     #[inline(always)]
     fn next(&self, state: u16, byte: u8) -> u16 {
-        self.table[usize::from(state) * PLANE + self.column[usize::from(byte)] as usize]
+        let at = usize::from(state) * PLANE + self.column[usize::from(byte)] as usize;
+        self.table[at]
     }
 
     /// Finds the cues in `text` and reports each with its fate: masked cues are dropped,
     /// negated ones come with the negation.
     pub fn scan(&self, text: &str, scratch: &mut Scratch, mut cue: impl FnMut(CueHit)) {
-        let found = self.find(text, scratch);
+        self.find(text, scratch);
+        let Scratch { found, masks, .. } = scratch;
+        // The masks' spans, in the order of their last word like everything found.
+        masks.clear();
+        masks.extend(
+            found
+                .iter()
+                .filter(|f| f.kind.masks())
+                .map(|f| (f.start, f.end)),
+        );
+        // The first mask that ends no earlier than the cue in hand.
+        let mut next_mask = 0;
         let mut last_negation: Option<u32> = None;
         for (i, f) in found.iter().enumerate() {
             let kind = f.kind;
@@ -557,7 +593,10 @@ impl Scanner {
             let PhraseKind::Cue { fact, .. } = kind else {
                 continue;
             };
-            if self.masked(found, i) {
+            while masks.get(next_mask).is_some_and(|&(_, end)| end < f.end) {
+                next_mask += 1;
+            }
+            if self.masked(f, &masks[next_mask..]) {
                 continue;
             }
             // Most cues are far from any negation and skip the look-back.
@@ -573,21 +612,14 @@ impl Scanner {
         }
     }
 
-    /// Whether a longer mask (an ignore phrase or an exclusive cue) holds `found[i]`. A mask
-    /// that holds it ends no earlier and, being at most `longest` words, not much later.
-    fn masked(&self, found: &[Found], i: usize) -> bool {
-        let cue = found[i];
-        let holds = |m: &&Found| {
-            m.kind.masks()
-                && m.start <= cue.start
-                && m.end >= cue.end
-                && (m.start, m.end) != (cue.start, cue.end)
-        };
-        let later = found[i + 1..]
+    /// Whether a longer mask (an ignore phrase or an exclusive cue) holds `cue`, given the
+    /// masks that end no earlier than it. One that holds it is at most `longest` words long,
+    /// so it ends by the cue's start plus that.
+    fn masked(&self, cue: &Found, masks: &[(u32, u32)]) -> bool {
+        masks
             .iter()
-            .take_while(|m| m.end <= cue.start + self.longest);
-        let same_end = found[..i].iter().rev().take_while(|m| m.end == cue.end);
-        later.chain(same_end).any(|m| holds(&m))
+            .take_while(|&&(_, end)| end <= cue.start + self.longest)
+            .any(|&(start, end)| start <= cue.start && (start, end) != (cue.start, cue.end))
     }
 
     /// The negation that governs the cue `found[i]`, if one does: the nearest negation ending at
@@ -615,6 +647,32 @@ impl Scanner {
             _ => false,
         });
         (!voided).then_some(neg.phrase as usize)
+    }
+}
+
+/// Calls `f` with each `j` in `range` whose bit `j * lanes + lane` is set in `bits`, in order.
+/// `lanes` divides 64.
+fn each_in_lane(
+    bits: &[u64],
+    lanes: usize,
+    lane: usize,
+    range: std::ops::Range<usize>,
+    mut f: impl FnMut(usize),
+) {
+    // Bit `lane` of every `lanes` bits.
+    let pattern = (!0u64 / ((1u64 << lanes) - 1)) << lane;
+    let (lo, hi) = (range.start * lanes, range.end * lanes);
+    // The bits below bit n, for n up to 64.
+    let below = |n: usize| (!0u64).unbounded_shr(64 - n as u32);
+    let first = lo / 64;
+    for (w, word) in bits[first..hi.div_ceil(64)].iter().enumerate() {
+        let base = (first + w) * 64;
+        let mine = !below(lo.saturating_sub(base)) & below((hi - base).min(64));
+        let mut b = word & pattern & mine;
+        while b != 0 {
+            f((base + b.trailing_zeros() as usize) / lanes);
+            b &= b - 1;
+        }
     }
 }
 

@@ -49,6 +49,27 @@ mod tests {
     }
 
     #[test]
+    fn phrases_with_too_many_distinct_characters_are_refused_with_a_clear_message() {
+        // Letters from every two-byte UTF-8 lead byte: their bytes, with the continuation
+        // bytes and ASCII's, make more byte classes than the automaton's table holds.
+        let letters: Vec<String> = (0xC3u32..=0xDF)
+            .flat_map(|lead| (0x80u32..0xC0).map(move |cont| ((lead & 0x1F) << 6) | (cont & 0x3F)))
+            .filter_map(char::from_u32)
+            .filter(|c| c.is_alphabetic() && c.to_lowercase().eq([*c]))
+            .map(|c| format!("\"{c}\""))
+            .collect();
+        let cue = format!(
+            "\n[[cue]]\nfact = \"fire.flames\"\nphrases = [{}]\n",
+            letters.join(", ")
+        );
+        let err = match compile("wide.toml", &format!("{DEFAULT_RULES}{cue}")) {
+            Ok(_) => panic!("{} distinct letters compiled", letters.len()),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("distinct byte values in their words (a letter outside ASCII takes several); at most 124 fit"), "{err}");
+    }
+
+    #[test]
     fn the_shipped_rules_compile() {
         if let Err(e) = compile("config/triage.toml", DEFAULT_RULES) {
             panic!("{e}");

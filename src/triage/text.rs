@@ -14,7 +14,8 @@
 //! apostrophe leaves the state as it is, and clause punctuation closes any phrase that was
 //! ending and starts afresh, so no phrase spans two clauses. States that complete phrases are
 //! numbered first, so a comparison tells whether a state did; at most 65,536 states fit (the
-//! shipped rules make about 22,000). Longer texts are read in several passes at once (see
+//! shipped rules make about 22,000), over at most 124 byte values in phrases' words (the shipped
+//! rules use 36). Longer texts are read in several passes at once (see
 //! [`Scanner::find`]). Where words begin and clauses end is worked out separately, from the
 //! bytes, with vector instructions (see [`Marks`]).
 //!
@@ -345,7 +346,7 @@ impl Scanner {
         let place = |c: usize| (c / PLANE) * ROWS * PLANE + c % PLANE;
         if count > PLANES * PLANE {
             return Err(format!(
-                "the phrases use {} distinct characters; at most {} fit",
+                "the phrases use {} distinct byte values in their words (a letter outside ASCII takes several); at most {} fit",
                 count - usize::from(OTHER) - 1,
                 PLANES * PLANE - usize::from(OTHER) - 1
             ));

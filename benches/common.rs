@@ -4,6 +4,10 @@
 
 use bluelight::domain::{Channel, Contact, Location};
 
+/// The allocator the `bluelight` binary uses, so that the benches measure what it does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const SENTENCES: &[&str] = &[
     "hello yes I need the police and fire brigade please",
     "there's been a crash on the A12 just past the junction and one of the cars is smoking",

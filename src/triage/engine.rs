@@ -34,11 +34,7 @@ impl Cond {
     /// its `all` facts, or else its `any` facts; `None` when it needs no fact at all.
     pub fn needs(&self) -> Option<FactSet> {
         match self.all.iter().next() {
-            Some(f) => {
-                let mut one = FactSet::default();
-                one.insert(f);
-                Some(one)
-            }
+            Some(f) => Some(FactSet::one(f)),
             None => (!self.any.is_empty()).then_some(self.any),
         }
     }
@@ -142,6 +138,13 @@ impl RuleIndex {
             qualifiers: defines.len() + types.len() + raises.len(),
         }
     }
+
+    /// The rules that the facts `facts` make worth checking, besides those always checked.
+    fn rules_for(&self, facts: FactSet) -> FactSet {
+        facts
+            .iter()
+            .fold(FactSet::default(), |rules, f| rules.or(&self.by_fact[f]))
+    }
 }
 
 /// Compiled rules. Immutable; reloads build a new one and swap it in whole.
@@ -183,10 +186,7 @@ impl Known<'_> {
 
     /// Adds the rules that the facts `facts` make worth checking.
     fn file_rules(&mut self, facts: FactSet) {
-        let by_fact = &self.index.by_fact;
-        self.rules = facts
-            .iter()
-            .fold(self.rules, |rules, f| rules.or(&by_fact[f]));
+        self.rules = self.rules.or(&self.index.rules_for(facts));
     }
 
     /// Where a fact came from, if it is known.
@@ -261,9 +261,7 @@ impl Engine {
         while let Some(rule) = known.rules.first_from(next).filter(|&r| r < index.types) {
             let (fact, cond) = &self.defines[rule];
             if cond.holds(&known.facts) && known.assert(*fact, Evidence::Derived(rule)) {
-                let mut one = FactSet::default();
-                one.insert(*fact);
-                known.file_rules(one);
+                known.file_rules(FactSet::one(*fact));
             }
             next = rule + 1;
         }
@@ -407,9 +405,9 @@ mod tests {
         ) {
             static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
             let engine = ENGINE.get_or_init(Engine::default_rules);
-            let e = engine;
             let conds: Vec<&Cond> =
-                rule_conds(&e.defines, &e.types, &e.raises, &e.qualifiers).collect();
+                rule_conds(&engine.defines, &engine.types, &engine.raises, &engine.qualifiers)
+                    .collect();
             // Random facts, and the facts some rules need, so that rules do hold.
             let mut facts = FactSet::default();
             for p in &picks {
@@ -423,7 +421,7 @@ mod tests {
                 }
             }
             let index = &engine.index;
-            let named = facts.iter().fold(index.always, |rules, f| rules.or(&index.by_fact[f]));
+            let named = index.always.or(&index.rules_for(facts));
             for (rule, cond) in conds.iter().enumerate() {
                 prop_assert!(!cond.holds(&facts) || named.contains(rule), "rule {rule} holds but is not named");
             }

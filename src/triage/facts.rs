@@ -12,6 +12,13 @@ pub const MAX_FACTS: usize = 256;
 pub struct FactSet([u64; MAX_FACTS / 64]);
 
 impl FactSet {
+    /// The set of just `fact`.
+    pub fn one(fact: usize) -> FactSet {
+        let mut set = FactSet::default();
+        set.insert(fact);
+        set
+    }
+
     pub fn insert(&mut self, fact: usize) {
         self.0[fact / 64] |= 1 << (fact % 64);
     }

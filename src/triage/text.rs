@@ -499,6 +499,12 @@ impl Scanner {
     /// goes to `out[j * L + i]`. Nothing but the automaton's steps happens here, so the
     /// passes' states stay in registers.
     fn walk<const N: usize, const L: usize>(&self, bytes: &[u8], begin: &[usize], out: &mut [u16]) {
+        const {
+            assert!(
+                L == N.next_power_of_two(),
+                "find_in_parts lays out this many lanes"
+            )
+        };
         let (out, _) = out.as_chunks_mut::<L>();
         let read = out.len();
         let parts: [&[u8]; N] = std::array::from_fn(|i| &bytes[begin[i]..][..read]);
@@ -522,11 +528,8 @@ impl Scanner {
                 word | u64::from(bits) << (8 * k)
             })
         };
-        let (blocks, rest) = states.as_chunks::<64>();
-        let mut last = [u16::MAX; 64];
-        last[..rest.len()].copy_from_slice(rest);
         marks.clear();
-        marks.extend(blocks.iter().chain(std::iter::once(&last)).map(word));
+        each_block(states, u16::MAX, |block| marks.push(word(block)));
         marks
     }
 
@@ -651,6 +654,15 @@ impl Scanner {
     }
 }
 
+/// Calls `f` with each `N` items of `items` in turn, the last block filled out with `fill`: a
+/// whole block of it when the items fill their blocks, so there is always a block past them.
+fn each_block<T: Copy, const N: usize>(items: &[T], fill: T, mut f: impl FnMut(&[T; N])) {
+    let (blocks, rest) = items.as_chunks::<N>();
+    let mut last = [fill; N];
+    last[..rest.len()].copy_from_slice(rest);
+    blocks.iter().chain(std::iter::once(&last)).for_each(&mut f);
+}
+
 /// Calls `f` with each `j` in `range` whose bit `j * lanes + lane` is set in `bits`, in order.
 /// `lanes` divides 64.
 fn each_in_lane(
@@ -697,10 +709,7 @@ impl Marks {
         let (mut words, mut clauses) = (0u32, 0u32);
         // Whether the byte before the block is inside a word.
         let mut in_word = false;
-        let (blocks, rest) = bytes.as_chunks::<64>();
-        let mut last = [b' '; 64];
-        last[..rest.len()].copy_from_slice(rest);
-        for block in blocks.iter().chain(std::iter::once(&last)) {
+        each_block(bytes, b' ', |block| {
             let [letters, skips, ends] = kinds(block);
             // Inside a word after a byte: a letter, or an apostrophe inside a word. That is a
             // carry chain (letters generate, apostrophes propagate), so one addition works it
@@ -720,7 +729,7 @@ impl Marks {
             });
             words += starts.count_ones();
             clauses += ends.count_ones();
-        }
+        });
     }
 
     /// Words begun and clause punctuation marks before byte `at` (at most the text's length).

@@ -15,9 +15,9 @@
 //! ending and starts afresh, so no phrase spans two clauses. States that complete phrases are
 //! numbered first, so a comparison tells whether a state did; at most 65,536 states fit (the
 //! shipped rules make about 22,000), over at most 124 byte values in phrases' words (the shipped
-//! rules use 36). Longer texts are read in several passes at once (see
-//! [`Scanner::find`]). Where words begin and clauses end is worked out separately, from the
-//! bytes, with vector instructions (see [`Marks`]).
+//! rules use 36). Longer texts are read in several passes at once, each put right where it
+//! meets the one before (see [`Scanner::find`]). Where words begin and clauses end is worked
+//! out separately, from the bytes, with vector instructions (see [`Marks`]).
 //!
 //! What matched is then judged by word position:
 //!
@@ -98,6 +98,10 @@ const PASSES: usize = 4;
 /// Texts shorter than this are read in one pass: the passes' overlap would cost more than the
 /// interleaving saves.
 const SPLIT_FROM: usize = 192;
+/// Words a pass reads before its own part (fewer after clause punctuation). Two make its
+/// state right at the start of its part for all but a few texts; [`Scanner::catch_up`] puts
+/// the rest right.
+const RUN_UP: u32 = 2;
 
 /// Buffers a scan reuses: the bytes read (the text, normalised when it is not ASCII), the
 /// automaton's states after each byte, the word and clause marks, and the phrases found.
@@ -417,11 +421,13 @@ impl Scanner {
     ///
     /// The automaton's next state depends on the last one, so a single pass waits on a memory
     /// load for every byte. A longer text is therefore cut into [`PASSES`] parts read at once,
-    /// interleaved. Each part's pass starts reading a little early, at [`Scanner::resume_at`],
-    /// where its state is sure to have caught up with the text by the time its own part
-    /// begins; it keeps only the phrases completed in its own part. The passes do nothing but
-    /// step and store their states; completing states are picked out afterwards, and the words
-    /// and clauses before each phrase come from bit masks of the text (see [`Marks`]).
+    /// interleaved. Each part's pass starts reading a couple of words early (see
+    /// [`resume_at`]) and keeps only the phrases completed in its own part. Where a phrase
+    /// longer than that run-up spans the cut, the pass starts its part in the wrong state; it
+    /// is then compared with the pass before it and put right (see [`Scanner::catch_up`]).
+    /// The passes do nothing but step and store their states; completing states are picked
+    /// out afterwards, and the words and clauses before each phrase come from bit masks of the
+    /// text (see [`Marks`]).
     pub fn find<'s>(&self, text: &str, scratch: &'s mut Scratch) -> &'s [Found] {
         let parts = if text.len() >= SPLIT_FROM { PASSES } else { 1 };
         self.find_in_parts(text, parts, scratch)
@@ -452,7 +458,7 @@ impl Scanner {
             false => len + 1,
         });
         let begin: [usize; PASSES] = std::array::from_fn(|i| match i < parts {
-            true => self.resume_at(marks, own[i]),
+            true => resume_at(marks, own[i], RUN_UP),
             false => len,
         });
         // Every pass reads as many bytes, the longest part's, so they can keep in step. Spaces
@@ -470,6 +476,21 @@ impl Scanner {
             2 => self.walk::<2, 2>(bytes, &begin, states),
             3 => self.walk::<3, 4>(bytes, &begin, states),
             _ => self.walk::<PASSES, PASSES>(bytes, &begin, states),
+        }
+        // Put each pass right from the start of its part, given the true state before it:
+        // the state of the pass before at the end of its own part (already right).
+        let at = |p: usize, pass: usize| (p - begin[pass]) * lanes + pass;
+        let mut truth = self.start;
+        for i in 1..parts {
+            if own[i] > own[i - 1] {
+                truth = states[at(own[i] - 1, i - 1)];
+            }
+            let before = match own[i] > begin[i] {
+                true => states[at(own[i] - 1, i)],
+                false => self.start,
+            };
+            let lane = states[at(own[i], i)..].iter_mut().step_by(lanes);
+            self.catch_up(truth, before, &bytes[own[i]..own[i + 1]], lane);
         }
 
         found.clear();
@@ -533,36 +554,27 @@ impl Scanner {
         marks
     }
 
-    /// Where a pass that owns the text from byte `from` can start reading, with no state but
-    /// "after a word break", and still be in the true state when it reaches `from`: just after
-    /// clause punctuation (which resets the automaton), or at the start of the word that is
-    /// more words back than any phrase has. Found from the text's marks, a block at a time.
-    fn resume_at(&self, marks: &[Marks], from: usize) -> usize {
-        // Word starts still to pass, counting one at `from`.
-        let mut need = self.longest + 1;
-        let mut block = from / 64;
-        let below = (1u64 << (from % 64)) - 1;
-        let (mut words, mut ends) = (below | (below + 1), below);
-        loop {
-            let m = marks[block];
-            let (mut w, e) = (m.words & words, m.clauses & ends);
-            let top = |bits: u64| block * 64 + 63 - bits.leading_zeros() as usize;
-            let after_clause = (e != 0).then(|| top(e) + 1);
-            if w.count_ones() >= need {
-                for _ in 1..need {
-                    w &= !(1 << (63 - w.leading_zeros()));
-                }
-                return after_clause.unwrap_or(0).max(top(w));
+    /// Puts a pass right in its own part, `bytes`, whose states are `lane`, given `truth`, the
+    /// true state before the part, and `before`, the pass's. Its short run-up may have left it
+    /// in a state that forgets words before it began. Where the two agree the pass is right
+    /// from there on; until then the true state is stepped on here, one byte at a time, and
+    /// written over the pass's own.
+    fn catch_up<'s>(
+        &self,
+        mut truth: u16,
+        before: u16,
+        bytes: &[u8],
+        lane: impl Iterator<Item = &'s mut u16>,
+    ) {
+        if truth == before {
+            return;
+        }
+        for (&byte, state) in bytes.iter().zip(lane) {
+            truth = self.next(truth, byte);
+            if *state == truth {
+                return;
             }
-            if let Some(p) = after_clause {
-                return p;
-            }
-            if block == 0 {
-                return 0;
-            }
-            need -= w.count_ones();
-            block -= 1;
-            (words, ends) = (!0, !0);
+            *state = truth;
         }
     }
 
@@ -651,6 +663,39 @@ impl Scanner {
             _ => false,
         });
         (!voided).then_some(neg.phrase as usize)
+    }
+}
+
+/// Where a pass that owns the text from byte `from` starts reading, with no state but "after
+/// a word break": just after clause punctuation (which resets the automaton), or at the start
+/// of the `count`th word back, counting the one at `from`. Found from the text's marks, a block
+/// at a time.
+fn resume_at(marks: &[Marks], from: usize, count: u32) -> usize {
+    // Word starts still to pass, counting one at `from`.
+    let mut need = count;
+    let mut block = from / 64;
+    let below = (1u64 << (from % 64)) - 1;
+    let (mut words, mut ends) = (below | (below + 1), below);
+    loop {
+        let m = marks[block];
+        let (mut w, e) = (m.words & words, m.clauses & ends);
+        let top = |bits: u64| block * 64 + 63 - bits.leading_zeros() as usize;
+        let after_clause = (e != 0).then(|| top(e) + 1);
+        if w.count_ones() >= need {
+            for _ in 1..need {
+                w &= !(1 << (63 - w.leading_zeros()));
+            }
+            return after_clause.unwrap_or(0).max(top(w));
+        }
+        if let Some(p) = after_clause {
+            return p;
+        }
+        if block == 0 {
+            return 0;
+        }
+        need -= w.count_ones();
+        block -= 1;
+        (words, ends) = (!0, !0);
     }
 }
 
@@ -933,6 +978,30 @@ mod tests {
         assert!(!words("on, fire").contains(&"on fire".to_owned()));
         assert!(words("it isn't on fire").contains(&"isnt".to_owned()));
         assert_eq!(found("fire", 1), found("fire ", 1));
+    }
+
+    /// Phrases longer than a pass's run-up, across every cut: the passes that start inside
+    /// one are put right by the pass before them.
+    #[test]
+    fn passes_that_start_inside_a_long_phrase_are_put_right() {
+        let s = scanner();
+        let long: Vec<&str> = s
+            .phrases
+            .iter()
+            .filter(|p| p.split(' ').count() > RUN_UP as usize + 1)
+            .map(String::as_str)
+            .take(8)
+            .collect();
+        assert!(
+            !long.is_empty(),
+            "the shipped rules have phrases of 4 words or more"
+        );
+        for p in long {
+            for lead in 0..24 {
+                let text = format!("{} {}", "x".repeat(lead + 1), format!("{p} ").repeat(12));
+                assert_eq!(found(&text, PASSES), found(&text, 1), "{text}");
+            }
+        }
     }
 
     proptest! {

@@ -259,8 +259,8 @@ impl Scanner {
                 n => order.push(n),
             }
         }
-        // How often text is likely to reach each node, to keep the busy rows of the table
-        // together: the product of its symbols' rough frequencies (a word break about one byte
+        // How often text is likely to reach each node, to keep the busy completing rows of the
+        // table together: the product of its symbols' rough frequencies (a word break about one byte
         // in six, letters and digits falling off by their rank in English use).
         let frequency = |c: usize| {
             if c == usize::from(SPACE) {
@@ -292,13 +292,22 @@ impl Scanner {
         // States of the raw-text automaton: each trie node; for each node that completes
         // phrases, a silent copy (the same place after a second separator or an apostrophe,
         // which must not report again) and a clause copy (the phrases completed by clause
-        // punctuation, then a fresh start). Completing states are numbered last, shallow
-        // states first so the busiest rows sit together.
+        // punctuation, then a fresh start). Completing states are numbered first, likeliest
+        // first. The rest follow the trie depth first, commoner symbols first, so that reading
+        // a word mostly steps to the next row of the table, and its rows share cache lines.
         let completes = |u: usize| !trie.outputs[u].is_empty();
-        let mut by_likelihood: Vec<usize> = (0..nodes).collect();
-        by_likelihood.sort_by(|&u, &v| likely[v].total_cmp(&likely[u]));
-        let (completing, plain): (Vec<usize>, Vec<usize>) =
-            by_likelihood.into_iter().partition(|&u| completes(u));
+        let mut completing: Vec<usize> = (0..nodes).filter(|&u| completes(u)).collect();
+        completing.sort_by(|&u, &v| likely[v].total_cmp(&likely[u]));
+        let mut plain = Vec::with_capacity(nodes);
+        let mut stack = vec![root as usize];
+        while let Some(u) = stack.pop() {
+            if !completes(u) {
+                plain.push(u);
+            }
+            // Classes are numbered commonest first: push the rarest first, pop the commonest.
+            let children = trie.next[u * stride..(u + 1) * stride].iter().rev();
+            stack.extend(children.filter(|&&v| v != Trie::NONE).map(|&v| v as usize));
+        }
         let states = nodes + 2 * completing.len();
         if states > usize::from(u16::MAX) + 1 {
             return Err(format!(
@@ -307,7 +316,7 @@ impl Scanner {
             ));
         }
         // Those that complete phrases first, so that one comparison tells whether a state
-        // does; then the rest. Each likeliest first.
+        // does; then the rest.
         let mut number = vec![0u16; nodes];
         let mut silent = vec![0u16; nodes];
         let mut clause = vec![0u16; nodes];

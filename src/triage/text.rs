@@ -105,11 +105,12 @@ const SPLIT_FROM: usize = 192;
 const RUN_UP: u32 = 2;
 
 /// Buffers a scan reuses: the bytes read (the text, normalised when it is not ASCII), the
-/// automaton's states after each byte, the word and clause marks, and the phrases found.
+/// automaton's states after each byte and a bit for each that completes phrases, the word and
+/// clause marks, the phrases found, and the spans of those that mask others.
 pub struct Scratch {
     bytes: Vec<u8>,
     states: Vec<u16>,
-    reports: Vec<u64>,
+    completing: Vec<u64>,
     marks: Vec<Marks>,
     found: Vec<Found>,
     masks: Vec<(u32, u32)>,
@@ -120,7 +121,7 @@ impl Scratch {
         Scratch {
             bytes: Vec::new(),
             states: Vec::new(),
-            reports: Vec::new(),
+            completing: Vec::new(),
             marks: Vec::new(),
             found: Vec::new(),
             masks: Vec::new(),
@@ -448,7 +449,7 @@ impl Scanner {
         let Scratch {
             bytes,
             states,
-            reports,
+            completing,
             marks,
             found,
             ..
@@ -504,7 +505,7 @@ impl Scanner {
         }
 
         found.clear();
-        let completing = self.completing(states, reports);
+        let completing = self.completing(states, completing);
         for i in 0..parts {
             let mine = own[i] - begin[i]..own[i + 1] - begin[i];
             each_in_lane(completing, lanes, i, mine, |j| {
@@ -549,7 +550,7 @@ impl Scanner {
     }
 
     /// Marks the completing states in `states`, a bit each, eight states at a time.
-    fn completing<'m>(&self, states: &[u16], marks: &'m mut Vec<u64>) -> &'m [u64] {
+    fn completing<'b>(&self, states: &[u16], bits: &'b mut Vec<u64>) -> &'b [u64] {
         use wide::u16x8;
         let reporting = u16x8::splat(self.reporting);
         let word = |states: &[u16; 64]| {
@@ -559,9 +560,9 @@ impl Scanner {
                 word | u64::from(bits) << (8 * k)
             })
         };
-        marks.clear();
-        each_block(states, u16::MAX, |block| marks.push(word(block)));
-        marks
+        bits.clear();
+        each_block(states, u16::MAX, |block| bits.push(word(block)));
+        bits
     }
 
     /// Puts a pass right in its own part, `bytes`, whose states are `lane`, given `truth`, the

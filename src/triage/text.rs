@@ -14,7 +14,7 @@
 //! apostrophe leaves the state as it is, and clause punctuation closes any phrase that was
 //! ending and starts afresh, so no phrase spans two clauses. States that complete phrases are
 //! numbered first, so a comparison tells whether a state did; at most 65,536 states fit (the
-//! shipped rules make about 22,000), over at most 124 byte values in phrases' words (the shipped
+//! shipped rules make about 23,600), over at most 124 byte values in phrases' words (the shipped
 //! rules use 36). Longer texts are read in several passes at once, each put right where it
 //! meets the one before (see [`Scanner::find`]). Where words begin and clauses end is worked
 //! out separately, from the bytes, with vector instructions (see [`Marks`]).
@@ -67,6 +67,16 @@ pub struct Found {
     pub clause: u32,
     pub phrase: u32,
     pub kind: PhraseKind,
+}
+
+/// A phrase a completing state completes, with its number of words and kind, and whether it
+/// is the last the state completes.
+#[derive(Clone, Copy, Debug)]
+struct Output {
+    phrase: u32,
+    words: u16,
+    last: bool,
+    kind: PhraseKind,
 }
 
 /// A cue found in a narrative, and what became of it.
@@ -157,10 +167,10 @@ pub struct Scanner {
     start: u16,
     /// States below this complete at least one phrase.
     reporting: u16,
-    /// For each completing state: its phrases in `outputs`, longest first, each with its
-    /// number of words and kind.
-    output_ranges: Vec<(u32, u32)>,
-    outputs: Vec<(u32, u32, PhraseKind)>,
+    /// The phrases completing states complete: a completing state's number is where its own
+    /// start, longest first, up to one marked last. So placing a phrase found reads one
+    /// place, not an index and then the place it names.
+    outputs: Vec<Output>,
     /// Normalised text of each phrase.
     phrases: Vec<String>,
     /// Words allowed between a negation and the cue it negates.
@@ -310,7 +320,10 @@ impl Scanner {
             let children = trie.next[u * stride..(u + 1) * stride].iter().rev();
             stack.extend(children.filter(|&&v| v != Trie::NONE).map(|&v| v as usize));
         }
-        let states = nodes + 2 * completing.len();
+        // A completing state's number is where its phrases start, so each phrase it completes
+        // takes a number, and its clause copy's as many again.
+        let reported: usize = completing.iter().map(|&u| trie.outputs[u].len()).sum();
+        let states = nodes + 2 * reported;
         if states > usize::from(u16::MAX) + 1 {
             return Err(format!(
                 "the phrases make {states} automaton states; at most {} fit",
@@ -318,33 +331,31 @@ impl Scanner {
             ));
         }
         // Those that complete phrases first, so that one comparison tells whether a state
-        // does; then the rest.
+        // does, each numbered where its phrases start, then their clause copies; then the rest.
         let mut number = vec![0u16; nodes];
         let mut silent = vec![0u16; nodes];
         let mut clause = vec![0u16; nodes];
-        let mut numbers = 0..=u16::MAX;
-        let mut take = || numbers.next().expect("states counted above");
+        // Fewer words in a phrase than states, so they fit a u16.
         let words = phrases
             .iter()
-            .map(|(p, _)| p.split(' ').count() as u32)
+            .map(|(p, _)| p.split(' ').count() as u16)
             .collect::<Vec<_>>();
-        let mut output_ranges = Vec::with_capacity(2 * completing.len());
-        let mut outputs = Vec::new();
-        for &u in &completing {
-            number[u] = take();
-            let from = outputs.len() as u32;
-            outputs.extend(
-                trie.outputs[u]
-                    .iter()
-                    .map(|&p| (p, words[p as usize], phrases[p as usize].1)),
-            );
-            output_ranges.push((from, outputs.len() as u32));
+        let mut outputs = Vec::with_capacity(2 * reported);
+        for copy in [&mut number, &mut clause] {
+            for &u in &completing {
+                copy[u] = outputs.len() as u16;
+                let mine = &trie.outputs[u];
+                outputs.extend(mine.iter().enumerate().map(|(k, &p)| Output {
+                    phrase: p,
+                    words: words[p as usize],
+                    last: k + 1 == mine.len(),
+                    kind: phrases[p as usize].1,
+                }));
+            }
         }
-        for &u in &completing {
-            clause[u] = take();
-            output_ranges.push(output_ranges[usize::from(number[u])]);
-        }
-        let reporting = output_ranges.len();
+        let reporting = outputs.len();
+        let mut numbers = reporting as u16..=u16::MAX;
+        let mut take = || numbers.next().expect("states counted above");
         for &u in &plain {
             number[u] = take();
         }
@@ -407,14 +418,13 @@ impl Scanner {
             }
         }
 
-        let longest = words.iter().copied().max().unwrap_or(0);
+        let longest = words.iter().copied().max().map_or(0, u32::from);
         let texts = phrases.into_iter().map(|(p, _)| p).collect();
         Ok(Scanner {
             table,
             column: classes.map(|c| place(usize::from(c)) as u32),
             start: number[fresh],
             reporting: reporting as u16,
-            output_ranges,
             outputs,
             phrases: texts,
             window: window as u32,
@@ -511,16 +521,18 @@ impl Scanner {
             each_in_lane(completing, lanes, i, mine, |j| {
                 let state = states[j * lanes + i];
                 let (words, clause) = Marks::before(marks, begin[i] + j);
-                let (from, to) = self.output_ranges[usize::from(state)];
-                found.extend(self.outputs[from as usize..to as usize].iter().map(
-                    |&(phrase, length, kind)| Found {
-                        start: words.wrapping_sub(length),
+                for o in self.outputs[usize::from(state)..].iter() {
+                    found.push(Found {
+                        start: words.wrapping_sub(u32::from(o.words)),
                         end: words,
                         clause,
-                        phrase,
-                        kind,
-                    },
-                ));
+                        phrase: o.phrase,
+                        kind: o.kind,
+                    });
+                    if o.last {
+                        break;
+                    }
+                }
             });
         }
         found

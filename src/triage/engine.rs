@@ -206,9 +206,10 @@ impl Known<'_> {
 }
 
 thread_local! {
-    /// Scratch buffers of `classify` (normalised text when not ASCII, phrases found), kept per thread so a
-    /// classification does not allocate them afresh.
-    static SCRATCH: std::cell::Cell<Scratch> = const { std::cell::Cell::new(Scratch::new()) };
+    /// Scratch buffers of `classify` (the text read, the automaton's states, phrases found),
+    /// kept per thread so a classification does not allocate them afresh. Borrowed where they
+    /// are, not moved out and back: moving them costs more than it seems.
+    static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new(Scratch::new()) };
 }
 
 /// Confidence given when only the catch-all type matched.
@@ -236,24 +237,23 @@ impl Engine {
             known.assert(f, Evidence::Answer(field));
         });
 
-        let mut scratch = SCRATCH.take();
-        self.scanner.scan(&contact.narrative, &mut scratch, |hit| {
-            match hit.negated_by {
-                None => {
-                    known.assert(hit.fact, Evidence::Phrase(hit.phrase));
-                }
-                Some(neg) => {
-                    let mut note = String::with_capacity(64);
-                    note.push_str("not counted: \"");
-                    note.push_str(self.scanner.phrase(hit.phrase));
-                    note.push_str("\" negated by \"");
-                    note.push_str(self.scanner.phrase(neg));
-                    note.push('"');
-                    notes.push(note);
-                }
-            }
+        SCRATCH.with_borrow_mut(|scratch| {
+            self.scanner
+                .scan(&contact.narrative, scratch, |hit| match hit.negated_by {
+                    None => {
+                        known.assert(hit.fact, Evidence::Phrase(hit.phrase));
+                    }
+                    Some(neg) => {
+                        let mut note = String::with_capacity(64);
+                        note.push_str("not counted: \"");
+                        note.push_str(self.scanner.phrase(hit.phrase));
+                        note.push_str("\" negated by \"");
+                        note.push_str(self.scanner.phrase(neg));
+                        note.push('"');
+                        notes.push(note);
+                    }
+                })
         });
-        SCRATCH.set(scratch);
         known.file_rules(known.facts);
 
         // Defines in order; one can make a later one worth checking.

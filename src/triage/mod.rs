@@ -70,6 +70,20 @@ mod tests {
     }
 
     #[test]
+    fn phrases_that_make_too_many_automaton_states_are_refused_with_a_clear_message() {
+        let phrases: Vec<String> = (0..4000).map(|i| format!("\"qzx{i} wvk{i}\"")).collect();
+        let cue = format!(
+            "\n[[cue]]\nfact = \"fire.flames\"\nphrases = [{}]\n",
+            phrases.join(", ")
+        );
+        let err = match compile("long.toml", &format!("{DEFAULT_RULES}{cue}")) {
+            Ok(_) => panic!("4000 more phrases compiled"),
+            Err(e) => e.to_string(),
+        };
+        assert!(err.contains("automaton states; at most 32768 fit"), "{err}");
+    }
+
+    #[test]
     fn the_shipped_rules_compile() {
         if let Err(e) = compile("config/triage.toml", DEFAULT_RULES) {
             panic!("{e}");

@@ -16,7 +16,7 @@
 
 mod table;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use arrayvec::ArrayVec;
 
@@ -98,8 +98,10 @@ pub struct Table {
     joint: Option<DeskId>,
     resolution: DeskId,
     supervisor: DeskId,
-    type_skill: HashMap<String, DeskId>,
-    postcodes: HashMap<u32, AreaId>,
+    /// Looked up for every contact: hashed with a fast hash, not a DoS-resistant one (the keys
+    /// come from the desks file, which nobody outside can fill).
+    type_skill: FxHashMap<String, DeskId>,
+    postcodes: FxHashMap<u32, AreaId>,
     fallback: AreaId,
     max_accuracy_m: u32,
     bounds: Option<Bounds>,

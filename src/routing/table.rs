@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
 use super::{AreaId, DeskId, Table};
@@ -137,7 +138,7 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
     let mut problem = |m: String| problems.push(format!("{file}: {m}"));
 
     let mut area_index: HashMap<&str, AreaId> = HashMap::new();
-    let mut postcodes: HashMap<u32, AreaId> = HashMap::new();
+    let mut postcodes: FxHashMap<u32, AreaId> = FxHashMap::default();
     let mut areas = Vec::new();
     for (i, a) in f.areas.iter().enumerate() {
         let id = AreaId(i as u16);
@@ -331,7 +332,7 @@ pub fn compile(file: &str, source: &str) -> Result<Table, DesksError> {
         }
     }
 
-    let mut type_skill: HashMap<String, DeskId> = HashMap::new();
+    let mut type_skill: FxHashMap<String, DeskId> = FxHashMap::default();
     for (skill, codes) in &f.skills {
         let Some(desk) = skill_desk.get(skill).copied() else {
             problem(format!("[skills] {skill:?} has no desk with that skill"));

@@ -231,7 +231,9 @@ impl Engine {
             slot: [0; MAX_FACTS],
             index,
         };
-        let mut notes: Vec<String> = Vec::new();
+        // The type's and raises' reasons come first, then notes of negated cues: the notes,
+        // found first, are put in now and the others inserted before them.
+        let mut reasons: Vec<String> = Vec::with_capacity(8);
 
         self.builtin.assert_facts(contact, |f, field| {
             known.assert(f, Evidence::Answer(field));
@@ -250,7 +252,7 @@ impl Engine {
                         note.push_str("\" negated by \"");
                         note.push_str(self.scanner.phrase(neg));
                         note.push('"');
-                        notes.push(note);
+                        reasons.push(note);
                     }
                 })
         });
@@ -273,7 +275,6 @@ impl Engine {
             .find(|(_, t)| t.cond.holds(facts))
             .expect("the last type has no conditions; compile() checks it");
 
-        let mut reasons = Vec::with_capacity(4 + notes.len());
         let mut first = String::with_capacity(200);
         first.push_str("type ");
         first.push_str(&rule.code);
@@ -281,7 +282,8 @@ impl Engine {
         first.push_str(&rule.name);
         first.push_str("): ");
         self.describe(&rule.cond, &known, &mut first);
-        reasons.push(first);
+        reasons.insert(0, first);
+        let mut before_notes = 1;
 
         let mut grade = rule.grade;
         for r in known.rules(index.raises..index.qualifiers) {
@@ -301,7 +303,8 @@ impl Engine {
                     r.name
                 );
                 self.describe(&r.cond, &known, &mut reason);
-                reasons.push(reason);
+                reasons.insert(before_notes, reason);
+                before_notes += 1;
                 grade = target;
             }
         }
@@ -313,7 +316,6 @@ impl Engine {
             .map(|q| q.name.clone())
             .collect();
 
-        reasons.extend(notes);
         Triage {
             agency: rule.agency,
             lead_agency: rule.lead,

@@ -138,13 +138,6 @@ impl RuleIndex {
             qualifiers: defines.len() + types.len() + raises.len(),
         }
     }
-
-    /// The rules that the facts `facts` make worth checking, besides those always checked.
-    fn rules_for(&self, facts: FactSet) -> FactSet {
-        facts
-            .iter()
-            .fold(FactSet::default(), |rules, f| rules.or(&self.by_fact[f]))
-    }
 }
 
 /// Compiled rules. Immutable; reloads build a new one and swap it in whole.
@@ -172,21 +165,15 @@ struct Known<'e> {
 }
 
 impl Known<'_> {
-    /// Records a fact and where it came from, unless it is already known. True if it was
-    /// new. The rules it makes worth checking are added by [`Known::file_rules`].
-    fn assert(&mut self, fact: usize, from: Evidence) -> bool {
-        let new = !self.facts.contains(fact);
-        if new {
+    /// Records a fact, where it came from and the rules it makes worth checking, unless it is
+    /// already known.
+    fn assert(&mut self, fact: usize, from: Evidence) {
+        if !self.facts.contains(fact) {
             self.facts.insert(fact);
             self.slot[fact] = self.evidence.len() as u8;
             self.evidence.push(from);
+            self.rules = self.rules.or(&self.index.by_fact[fact]);
         }
-        new
-    }
-
-    /// Adds the rules that the facts `facts` make worth checking.
-    fn file_rules(&mut self, facts: FactSet) {
-        self.rules = self.rules.or(&self.index.rules_for(facts));
     }
 
     /// Where a fact came from, if it is known.
@@ -256,14 +243,13 @@ impl Engine {
                     }
                 })
         });
-        known.file_rules(known.facts);
 
         // Defines in order; one can make a later one worth checking.
         let mut next = 0;
         while let Some(rule) = known.rules.first_from(next).filter(|&r| r < index.types) {
             let (fact, cond) = &self.defines[rule];
-            if cond.holds(&known.facts) && known.assert(*fact, Evidence::Derived(rule)) {
-                known.file_rules(FactSet::one(*fact));
+            if cond.holds(&known.facts) {
+                known.assert(*fact, Evidence::Derived(rule));
             }
             next = rule + 1;
         }
@@ -423,7 +409,7 @@ mod tests {
                 }
             }
             let index = &engine.index;
-            let named = index.always.or(&index.rules_for(facts));
+            let named = facts.iter().fold(index.always, |rules, f| rules.or(&index.by_fact[f]));
             for (rule, cond) in conds.iter().enumerate() {
                 prop_assert!(!cond.holds(&facts) || named.contains(rule), "rule {rule} holds but is not named");
             }

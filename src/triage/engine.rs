@@ -167,6 +167,10 @@ struct Known<'e> {
 impl Known<'_> {
     /// Records a fact, where it came from and the rules it makes worth checking, unless it is
     /// already known.
+    ///
+    /// Inlined: called, it receives its evidence through memory, and reading that back right
+    /// after the caller wrote it stalls.
+    #[inline(always)]
     fn assert(&mut self, fact: usize, from: Evidence) {
         if !self.facts.contains(fact) {
             self.facts.insert(fact);

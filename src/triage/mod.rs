@@ -33,15 +33,29 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// The error the shipped rules with `extra` appended compile to, as `file`.
+    fn refused(file: &str, extra: &str) -> String {
+        match compile(file, &format!("{DEFAULT_RULES}{extra}")) {
+            Ok(_) => panic!("{file} compiled"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    /// A cue of `fire.flames` with these phrases (nothing in them to escape), in TOML.
+    fn cue(phrases: &[String]) -> String {
+        let quoted: Vec<String> = phrases.iter().map(|p| format!("\"{p}\"")).collect();
+        format!(
+            "\n[[cue]]\nfact = \"fire.flames\"\nphrases = [{}]\n",
+            quoted.join(", ")
+        )
+    }
+
     #[test]
     fn too_many_rules_are_refused_with_a_clear_message() {
         let extra: String = (0..100)
             .map(|i| format!("\n[[qualifier]]\nname = \"q{i}\"\nwhen.any = [\"fire.flames\"]\n"))
             .collect();
-        let err = match compile("many.toml", &format!("{DEFAULT_RULES}{extra}")) {
-            Ok(_) => panic!("266 rules compiled"),
-            Err(e) => e.to_string(),
-        };
+        let err = refused("many.toml", &extra);
         assert!(
             err.contains("266 defines, types, raises and qualifiers; at most 256"),
             "{err}"
@@ -56,30 +70,16 @@ mod tests {
             .flat_map(|lead| (0x80u32..0xC0).map(move |cont| ((lead & 0x1F) << 6) | (cont & 0x3F)))
             .filter_map(char::from_u32)
             .filter(|c| c.is_alphabetic() && c.to_lowercase().eq([*c]))
-            .map(|c| format!("\"{c}\""))
+            .map(String::from)
             .collect();
-        let cue = format!(
-            "\n[[cue]]\nfact = \"fire.flames\"\nphrases = [{}]\n",
-            letters.join(", ")
-        );
-        let err = match compile("wide.toml", &format!("{DEFAULT_RULES}{cue}")) {
-            Ok(_) => panic!("{} distinct letters compiled", letters.len()),
-            Err(e) => e.to_string(),
-        };
+        let err = refused("wide.toml", &cue(&letters));
         assert!(err.contains("distinct byte values in their words (a letter outside ASCII takes several); at most 124 fit"), "{err}");
     }
 
     #[test]
     fn phrases_that_make_too_many_automaton_states_are_refused_with_a_clear_message() {
-        let phrases: Vec<String> = (0..4000).map(|i| format!("\"qzx{i} wvk{i}\"")).collect();
-        let cue = format!(
-            "\n[[cue]]\nfact = \"fire.flames\"\nphrases = [{}]\n",
-            phrases.join(", ")
-        );
-        let err = match compile("long.toml", &format!("{DEFAULT_RULES}{cue}")) {
-            Ok(_) => panic!("4000 more phrases compiled"),
-            Err(e) => e.to_string(),
-        };
+        let phrases: Vec<String> = (0..4000).map(|i| format!("qzx{i} wvk{i}")).collect();
+        let err = refused("long.toml", &cue(&phrases));
         assert!(err.contains("automaton states; at most 32768 fit"), "{err}");
     }
 

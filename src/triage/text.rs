@@ -371,6 +371,8 @@ impl Scanner {
         };
         // A plane holds a row for every state a u16 names, so no state's row runs past it.
         let place = |c: usize| (c / PLANE) * ROWS * PLANE + c % PLANE;
+        // State `n` as it is held once built (see [`Scanner::next`]).
+        let held = |n: u16| 2 * n;
         if count > PLANES * PLANE {
             return Err(format!(
                 "the phrases use {} distinct byte values in their words (a letter outside ASCII takes several); at most {} fit",
@@ -384,7 +386,7 @@ impl Scanner {
             .expect("TABLE entries");
         let mut row = |state: u16, f: &dyn Fn(u8) -> u16| {
             for c in 0..count {
-                table[usize::from(state) * PLANE + place(c)] = 2 * f(c as u8);
+                table[usize::from(state) * PLANE + place(c)] = held(f(c as u8));
             }
         };
         // Where normalised symbol `c` leads from node `u`, as a raw-automaton state.
@@ -424,8 +426,8 @@ impl Scanner {
         Ok(Scanner {
             table,
             column: classes.map(|c| place(usize::from(c)) as u32),
-            start: 2 * number[fresh],
-            reporting: 2 * reporting as u16,
+            start: held(number[fresh]),
+            reporting: held(reporting as u16),
             outputs,
             phrases: texts,
             window: window as u32,
@@ -522,6 +524,7 @@ impl Scanner {
             each_in_lane(completing, lanes, i, mine, |j| {
                 let state = states[j * lanes + i];
                 let (words, clause) = Marks::before(marks, begin[i] + j);
+                // Held doubled: its number, where its phrases start, is half of it.
                 for o in self.outputs[usize::from(state / 2)..].iter() {
                     found.push(Found {
                         start: words.wrapping_sub(u32::from(o.words)),

@@ -223,7 +223,7 @@ impl Engine {
             index,
         };
         // The type's and raises' reasons come first, then notes of negated cues: the notes,
-        // found first, are put in now and the others inserted before them.
+        // found first, go in now, and the others are inserted before them.
         let mut reasons: Vec<String> = Vec::with_capacity(8);
 
         self.builtin.assert_facts(contact, |f, field| {
@@ -247,6 +247,7 @@ impl Engine {
                     }
                 })
         });
+        let notes = reasons.len();
 
         // Defines in order; one can make a later one worth checking.
         let mut next = 0;
@@ -272,8 +273,7 @@ impl Engine {
         first.push_str(&rule.name);
         first.push_str("): ");
         self.describe(&rule.cond, &known, &mut first);
-        reasons.insert(0, first);
-        let mut before_notes = 1;
+        reasons.insert(reasons.len() - notes, first);
 
         let mut grade = rule.grade;
         for r in known.rules(index.raises..index.qualifiers) {
@@ -293,8 +293,7 @@ impl Engine {
                     r.name
                 );
                 self.describe(&r.cond, &known, &mut reason);
-                reasons.insert(before_notes, reason);
-                before_notes += 1;
+                reasons.insert(reasons.len() - notes, reason);
                 grade = target;
             }
         }

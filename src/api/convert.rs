@@ -256,6 +256,11 @@ pub fn triage(t: &d::Triage) -> p::Triage {
         referral: t.referral.map_or(0, |r| r.code()),
         confidence: t.confidence,
         reasons: t.reasons.clone(),
+        needs_confirmation: t.needs_confirmation,
+        next_question: t.next_question.as_ref().map(|q| p::Question {
+            field: q.field.clone(),
+            text: q.text.clone(),
+        }),
     }
 }
 

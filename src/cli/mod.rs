@@ -2,7 +2,6 @@
 //! `complete`, `release`, `queue`, `incident`, `desk`, `stats`, `reload`), and the offline tools
 //! (`triage`, `rules check`, `desks check`).
 
-use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,12 +11,12 @@ use serde_json::{Value, json};
 
 use crate::api::contact_to_proto;
 use crate::config::{ServeArgs, Settings};
-use crate::domain::{
-    Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory, Triage,
-};
+use crate::domain::{Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory};
 use crate::proto as p;
 use crate::routing::Table;
-use crate::triage::Engine;
+
+mod triage;
+pub use triage::{read_corpora, read_corpus, read_public, triage_line};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -199,12 +198,67 @@ pub enum Command {
         /// Rules file [default: the shipped rules]
         #[arg(long)]
         rules: Option<PathBuf>,
-        /// Instead, evaluate a labelled corpus (lines with a "gold" object) and print the figures
-        #[arg(long, value_name = "FILE")]
-        eval: Option<PathBuf>,
+        /// Instead, evaluate labelled corpora (lines with a "gold" object; a folder means its
+        /// .jsonl files) and print the figures per agency and per channel
+        #[arg(long, value_name = "FILE", num_args = 1..)]
+        eval: Option<Vec<PathBuf>>,
         /// With --eval, also list every contact triaged differently from its gold label
         #[arg(long, requires = "eval")]
         misses: bool,
+        /// With --eval, only this part of the corpora (see `bluelight train`)
+        #[arg(long, requires = "eval", value_enum, default_value_t = Part::All)]
+        part: Part,
+    },
+    /// Fit the triage model on labelled corpora and write it beside the rules
+    Train {
+        /// Rules file the model is trained beside
+        #[arg(long, default_value = "config/triage.toml")]
+        rules: PathBuf,
+        /// Labelled corpora (files, or folders of .jsonl files); blind batches must never be
+        /// among them
+        #[arg(long, num_args = 1.., default_values = ["tests/data/corpus.jsonl", "tests/data/dev"])]
+        corpus: Vec<PathBuf>,
+        /// The public texts whose labelled ones join the corpora (their training part only)
+        #[arg(long, default_value = "../shared/data/public_texts.jsonl")]
+        public_texts: PathBuf,
+        /// Labels of public texts: lines of id, sha1 and gold
+        #[arg(long, default_value = "tests/data/public/labels.jsonl")]
+        public_labels: PathBuf,
+        /// Where to write the model [default: the rules file with extension .model]
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Seed of the shuffling: the same seed and corpus give the same file
+        #[arg(long, default_value_t = 14)]
+        seed: u64,
+        /// Passes over the training part
+        #[arg(long, default_value_t = 25)]
+        epochs: u32,
+        /// log2 of the number of hashed feature buckets
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(8..=20))]
+        bits: u32,
+        /// Learning rate of the first pass (it falls as 1/(1+pass))
+        #[arg(long, default_value_t = 4.0)]
+        rate: f32,
+        /// L2 penalty on the weights
+        #[arg(long, default_value_t = 1e-5)]
+        l2: f32,
+        /// Train, then compare with the file already at --out instead of writing it; fail if
+        /// they differ
+        #[arg(long)]
+        check: bool,
+    },
+    /// Write the public texts (shared/data) as contact lines, with their labels, for
+    /// `triage --eval` or `triage`
+    Texts {
+        /// The public texts
+        #[arg(long, default_value = "../shared/data/public_texts.jsonl")]
+        texts: PathBuf,
+        /// Labels: lines of id, sha1 and gold
+        #[arg(long, default_value = "tests/data/public/labels.jsonl")]
+        labels: PathBuf,
+        /// Every text, not only the labelled ones
+        #[arg(long)]
+        all: bool,
     },
     /// Check a triage rules file
     Rules {
@@ -216,6 +270,14 @@ pub enum Command {
         #[command(subcommand)]
         action: CheckAction,
     },
+}
+
+/// Which part of a corpus to evaluate: the split by contact id that training uses.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    All,
+    Training,
+    Development,
 }
 
 #[derive(Subcommand, Debug)]
@@ -314,19 +376,42 @@ pub fn run(cli: Cli) -> ExitCode {
             rules,
             eval: Some(corpus),
             misses,
-        } => eval_corpus(rules, &corpus, misses),
-        Command::Triage { rules, .. } => return triage_lines(rules),
+            part,
+        } => triage::eval_corpus(rules, &corpus, misses, part),
+        Command::Triage { rules, .. } => return triage::triage_lines(rules),
+        Command::Texts { texts, labels, all } => triage::public_texts(&texts, &labels, !all),
+        Command::Train {
+            rules,
+            corpus,
+            public_texts,
+            public_labels,
+            out,
+            seed,
+            epochs,
+            bits,
+            rate,
+            l2,
+            check,
+        } => {
+            let opts = crate::triage::model::TrainOptions {
+                bits,
+                epochs,
+                seed,
+                rate,
+                l2,
+            };
+            triage::train(
+                &rules,
+                &corpus,
+                (&public_texts, &public_labels),
+                out,
+                opts,
+                check,
+            )
+        }
         Command::Rules {
             action: CheckAction::Check { file },
-        } => Engine::load(&file)
-            .map(|e| {
-                println!(
-                    "{}: ok, {} incident type rules",
-                    file.display(),
-                    e.type_count()
-                )
-            })
-            .map_err(|e| e.to_string()),
+        } => triage::check_rules(&file),
         Command::Desks {
             action: CheckAction::Check { file },
         } => Table::load(&file)
@@ -812,6 +897,8 @@ async fn run_client(cmd: Command) -> Result<(), String> {
         }
         Command::Serve(_)
         | Command::Triage { .. }
+        | Command::Train { .. }
+        | Command::Texts { .. }
         | Command::Rules { .. }
         | Command::Desks { .. } => {
             unreachable!("handled in run")
@@ -886,140 +973,6 @@ fn submit_contact(a: SubmitArgs) -> Result<Contact, String> {
         contact.contact_id = format!("cli-{nanos}-{}", std::process::id());
     }
     Ok(contact)
-}
-
-fn load_engine(rules: Option<PathBuf>) -> Result<Engine, String> {
-    match rules {
-        Some(p) => Engine::load(&p).map_err(|e| e.to_string()),
-        None => Ok(Engine::default_rules()),
-    }
-}
-
-/// A labelled corpus: contacts in the line format, each with a `gold` object.
-pub fn read_corpus(
-    path: &std::path::Path,
-) -> Result<Vec<(String, Contact, crate::triage::eval::Gold)>, String> {
-    #[derive(Deserialize)]
-    struct Labelled {
-        #[serde(flatten)]
-        line: ContactLine,
-        gold: crate::triage::eval::Gold,
-    }
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| {
-            let c: Labelled = serde_json::from_str(l)
-                .map_err(|e| format!("{}:{}: {e}", path.display(), n + 1))?;
-            let id = c.line.id_text();
-            let contact = c
-                .line
-                .into_contact()
-                .validated(false)
-                .map_err(|v| format!("{}:{}: {v}", path.display(), n + 1))?;
-            Ok((id, contact, c.gold))
-        })
-        .collect()
-}
-
-/// `bluelight triage --eval FILE`.
-fn eval_corpus(
-    rules: Option<PathBuf>,
-    corpus: &std::path::Path,
-    misses: bool,
-) -> Result<(), String> {
-    let engine = load_engine(rules)?;
-    let cases = read_corpus(corpus)?;
-    let report =
-        crate::triage::eval::evaluate(&engine, cases.iter().map(|(id, c, g)| (id.as_str(), c, g)));
-    print!("{report}");
-    if misses {
-        println!("\ntriaged differently from gold (id: gold -> decided):");
-        for m in &report.misses {
-            println!("  {m}   {:?}", m.narrative);
-        }
-    }
-    Ok(())
-}
-
-/// `bluelight triage`: one JSON result per input line, in order.
-fn triage_lines(rules: Option<PathBuf>) -> ExitCode {
-    let engine = match load_engine(rules) {
-        Ok(e) => e,
-        Err(e) => {
-            eprintln!("bluelight: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let stdin = std::io::stdin().lock();
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let mut failed = 0usize;
-    for (n, line) in stdin.lines().enumerate() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("bluelight: line {}: cannot read: {e}", n + 1);
-                failed += 1;
-                break;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let result = match triage_line(&engine, &line) {
-            Ok(v) => v,
-            Err((id, message)) => {
-                eprintln!("bluelight: line {}: {message}", n + 1);
-                failed += 1;
-                json!({"id": id, "error": message})
-            }
-        };
-        if writeln!(out, "{result}").is_err() {
-            return ExitCode::FAILURE;
-        }
-    }
-    if out.flush().is_err() || failed > 0 {
-        if failed > 0 {
-            eprintln!("bluelight: {failed} line(s) failed");
-        }
-        return ExitCode::FAILURE;
-    }
-    ExitCode::SUCCESS
-}
-
-/// Triage of one JSON line, or the id (if readable) and what was wrong.
-pub fn triage_line(engine: &Engine, line: &str) -> Result<Value, (Value, String)> {
-    let parsed: ContactLine = serde_json::from_str(line).map_err(|e| {
-        let id = serde_json::from_str::<Value>(line)
-            .ok()
-            .and_then(|v| v.get("id").cloned())
-            .unwrap_or(Value::Null);
-        (id, format!("cannot read contact: {e}"))
-    })?;
-    let id = parsed.id.clone().unwrap_or(Value::Null);
-    let contact = parsed
-        .into_contact()
-        .validated(false)
-        .map_err(|v| (id.clone(), v.to_string()))?;
-    let t = engine.classify(&contact);
-    Ok(triage_json(id, &t))
-}
-
-fn triage_json(id: Value, t: &Triage) -> Value {
-    json!({
-        "id": id,
-        "agency": t.agency.as_str(),
-        "lead_agency": t.lead_agency.as_str(),
-        "grade": t.grade.number(),
-        "incident_type": t.incident_type,
-        "incident_type_name": t.incident_type_name,
-        "qualifiers": t.qualifiers,
-        "referral": t.referral.map(|r| r.as_str()),
-        "confidence": (f64::from(t.confidence) * 100.0).round() / 100.0,
-        "reasons": t.reasons,
-    })
 }
 
 fn whoami() -> String {

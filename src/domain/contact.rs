@@ -173,10 +173,88 @@ pub struct Answers {
     pub other_agency_request: OtherAgencyRequest,
 }
 
+/// Calls `$each!(field, Type)` for every single-valued answer field.
+macro_rules! single_fields {
+    ($each:ident) => {
+        $each!(happening, Happening);
+        $each!(injuries, Injuries);
+        $each!(fire, FireSeen);
+        $each!(trapped, Trapped);
+        $each!(weapons, Weapons);
+        $each!(suspect, Suspect);
+        $each!(deliberate, Deliberate);
+        $each!(self_harm, SelfHarm);
+        $each!(access, Access);
+        $each!(road, Road);
+        $each!(building, Building);
+        $each!(alarm, Alarm);
+        $each!(other_agency_request, OtherAgencyRequest);
+    };
+}
+
 impl Answers {
     /// True when no answer at all was recorded.
     pub fn is_empty(&self) -> bool {
         *self == Answers::default()
+    }
+
+    /// Records `value` (a value's name, as in the API) for the field named `field`; a list
+    /// field gains the value. False, and nothing changed, when either name is unknown.
+    pub fn set(&mut self, field: &str, value: &str) -> bool {
+        macro_rules! one {
+            ($f:ident, $t:ty) => {
+                if field == stringify!($f) {
+                    return value.parse::<$t>().map(|v| self.$f = v).is_ok();
+                }
+            };
+        }
+        single_fields!(one);
+        match field {
+            "vulnerability" => value.parse().map(|v| self.vulnerability.push(v)).is_ok(),
+            "hazards" => value.parse().map(|v| self.hazards.push(v)).is_ok(),
+            _ => false,
+        }
+    }
+
+    /// Whether the field named `field` is unanswered (unknown, or an empty list).
+    pub fn is_unknown(&self, field: &str) -> bool {
+        macro_rules! one {
+            ($f:ident, $t:ty) => {
+                if field == stringify!($f) {
+                    return self.$f == <$t>::default();
+                }
+            };
+        }
+        single_fields!(one);
+        match field {
+            "vulnerability" => self.vulnerability.is_empty(),
+            "hazards" => self.hazards.is_empty(),
+            "casualties" => self.casualties.is_none(),
+            _ => true,
+        }
+    }
+
+    /// Takes the field named `field` from `other`; false when `other` does not answer it.
+    pub fn take_field(&mut self, other: &Answers, field: &str) -> bool {
+        if other.is_unknown(field) {
+            return false;
+        }
+        macro_rules! one {
+            ($f:ident, $t:ty) => {
+                if field == stringify!($f) {
+                    self.$f = other.$f;
+                    return true;
+                }
+            };
+        }
+        single_fields!(one);
+        match field {
+            "vulnerability" => self.vulnerability.clone_from(&other.vulnerability),
+            "hazards" => self.hazards.clone_from(&other.hazards),
+            "casualties" => self.casualties = other.casualties,
+            _ => return false,
+        }
+        true
     }
 }
 

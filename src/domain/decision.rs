@@ -98,6 +98,21 @@ pub struct Triage {
     pub referral: Option<Referral>,
     pub confidence: f32,
     pub reasons: Vec<String>,
+    /// The evidence is weak, or the rules and the model disagree: the handler should confirm
+    /// before relying on the decision.
+    #[serde(default)]
+    pub needs_confirmation: bool,
+    /// The question whose answer would most change the decision, when it needs confirmation.
+    #[serde(default)]
+    pub next_question: Option<Question>,
+}
+
+/// A question for the handler to ask: a structured answer's field and how to put it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Question {
+    /// The answer's field, as in `Answers` (`trapped`, `fire`, `weapons`, ...).
+    pub field: String,
+    pub text: String,
 }
 
 /// Which desks must act on an incident and why, by name (the form stored and shown).

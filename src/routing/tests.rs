@@ -18,6 +18,8 @@ fn triage(agency: Agency, grade: Grade, code: &str) -> Triage {
         referral: None,
         confidence: 0.9,
         reasons: vec![],
+        needs_confirmation: false,
+        next_question: None,
     }
 }
 

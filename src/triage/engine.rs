@@ -6,8 +6,9 @@ use std::sync::Arc;
 use arrayvec::ArrayVec;
 
 use super::facts::{BuiltinIndex, FactSet, MAX_FACTS};
+use super::model::{Class, Features, Model, Opinion, RulesView, choose};
 use super::text::{Scanner, Scratch};
-use crate::domain::{Agency, Contact, Grade, Referral, Triage};
+use crate::domain::{Agency, Contact, Grade, Question, Referral, Triage};
 
 /// A condition over facts: all of `all`, at least one of `any` (when not empty), none of `none`.
 #[derive(Clone, Debug, Default)]
@@ -150,6 +151,19 @@ pub struct Engine {
     pub(super) raises: Vec<RaiseRule>,
     pub(super) qualifiers: Vec<QualifierRule>,
     pub(super) index: RuleIndex,
+    /// The learned second opinion, when one is loaded with the rules.
+    pub(super) model: Option<Attached>,
+    /// FNV-1a of the rules source, to check a model against the rules it was trained beside.
+    pub(super) rules_hash: String,
+}
+
+/// A model and how its classes map onto the rules' types.
+pub(super) struct Attached {
+    pub model: Model,
+    /// The first type rule of each model class's code.
+    pub rule_of_class: Vec<usize>,
+    /// The agency of each model class.
+    pub agency_of_class: Vec<Agency>,
 }
 
 /// What a classification knows so far: facts, the rules they make worth checking, and where
@@ -201,7 +215,108 @@ thread_local! {
     /// kept per thread so a classification does not allocate them afresh. Borrowed where they
     /// are, not moved out and back: moving them costs more than it seems.
     static SCRATCH: std::cell::RefCell<Scratch> = const { std::cell::RefCell::new(Scratch::new()) };
+    /// The model's features of the contact being classified, kept per thread likewise.
+    static FEATURES: std::cell::RefCell<Features> = std::cell::RefCell::new(Features::default());
 }
+
+/// A question the handler can be prompted to ask: the answer's field, how to put it, and the
+/// answers worth trying.
+struct Q {
+    field: &'static str,
+    text: &'static str,
+    values: &'static [&'static str],
+}
+
+/// The questions, most useful first (the first wins a tie).
+const QUESTIONS: &[Q] = &[
+    Q {
+        field: "trapped",
+        text: "Is anyone trapped or unable to get out?",
+        values: &[
+            "NONE",
+            "BUILDING",
+            "VEHICLE",
+            "WATER",
+            "HEIGHT",
+            "LOCKED_IN",
+            "MACHINERY",
+        ],
+    },
+    Q {
+        field: "fire",
+        text: "Can you see flames or smoke?",
+        values: &["FLAMES", "SMOKE", "NONE"],
+    },
+    Q {
+        field: "weapons",
+        text: "Has anyone got a weapon, or threatened to use one?",
+        values: &["NONE", "KNIFE", "FIREARM"],
+    },
+    Q {
+        field: "happening",
+        text: "Is it happening now?",
+        values: &["IN_PROGRESS", "PAST"],
+    },
+    Q {
+        field: "self_harm",
+        text: "Has anyone said they will harm themselves, or started to?",
+        values: &["NONE", "THREAT", "ATTEMPT_IN_PROGRESS"],
+    },
+    Q {
+        field: "injuries",
+        text: "Is anyone hurt, and how badly?",
+        values: &["NONE", "SERIOUS", "LIFE_THREATENING"],
+    },
+    Q {
+        field: "suspect",
+        text: "Is the person responsible still there?",
+        values: &["PRESENT", "LEFT"],
+    },
+    Q {
+        field: "access",
+        text: "Can anyone get to them, or is the door locked with no answer?",
+        values: &["OK", "LOCKED_NO_ANSWER", "SOUNDS_OF_DISTRESS"],
+    },
+    Q {
+        field: "building",
+        text: "What kind of place is it: a home, a block of flats, a care home or hotel, a business, open land?",
+        values: &[
+            "DWELLING",
+            "HIGH_RISE",
+            "SLEEPING_RISK",
+            "COMMERCIAL",
+            "OPEN_LAND",
+        ],
+    },
+    Q {
+        field: "vulnerability",
+        text: "Is anyone involved a child, elderly, disabled or otherwise vulnerable?",
+        values: &["CHILD", "ELDERLY", "MENTAL_HEALTH"],
+    },
+    Q {
+        field: "deliberate",
+        text: "Was it done deliberately?",
+        values: &["YES", "NO"],
+    },
+    Q {
+        field: "hazards",
+        text: "Are gas cylinders, chemicals, fuel or a suspicious item involved?",
+        values: &["GAS", "CHEMICALS", "SUSPICIOUS_ITEM"],
+    },
+    Q {
+        field: "road",
+        text: "Is it on a road, and is the road blocked?",
+        values: &["NONE", "ROAD_BLOCKED", "MOTORWAY_LIVE_LANE"],
+    },
+    Q {
+        field: "alarm",
+        text: "Has anyone seen a fire, or is it the alarm alone?",
+        values: &["AFA_CONFIRMED", "AFA_UNCONFIRMED"],
+    },
+];
+
+/// Below this confidence a rules-only decision needs confirming.
+const WEAK_CONFIDENCE: f32 = 0.65;
 
 /// Confidence given when only the catch-all type matched.
 const CATCH_ALL_CONFIDENCE: f32 = 0.35;
@@ -212,8 +327,131 @@ impl Engine {
         self.types.len()
     }
 
-    /// Decides agency, grade and type for a contact, with reasons. Pure: no I/O, no clock.
+    /// The distinct incident type codes, in rules order.
+    pub fn type_codes(&self) -> Vec<String> {
+        let mut codes: Vec<String> = Vec::new();
+        for t in &self.types {
+            if !codes.iter().any(|c| **c == *t.code) {
+                codes.push(t.code.to_string());
+            }
+        }
+        codes
+    }
+
+    /// The agency of each of these type codes (`UNSPECIFIED` for a code the rules lack).
+    pub fn agencies_of(&self, codes: &[String]) -> Vec<Agency> {
+        codes
+            .iter()
+            .map(|c| {
+                self.types
+                    .iter()
+                    .find(|t| *t.code == **c)
+                    .map_or(Agency::Unspecified, |t| t.agency)
+            })
+            .collect()
+    }
+
+    /// The names of a set of facts.
+    pub(super) fn fact_names<'a>(&'a self, facts: &FactSet) -> impl Iterator<Item = &'a str> {
+        facts.iter().map(|i| self.facts[i].as_str())
+    }
+
+    /// The model loaded with these rules, if any.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref().map(|m| &m.model)
+    }
+
+    /// Whether the model was trained beside exactly these rules.
+    pub fn model_matches_rules(&self) -> bool {
+        self.model
+            .as_ref()
+            .is_none_or(|m| m.model.header.training.rules_hash == self.rules_hash)
+    }
+
+    /// These rules with `model` as their second opinion. Every type the model knows must be a
+    /// type of the rules.
+    pub fn with_model(mut self, model: Model) -> Result<Engine, String> {
+        let mut rule_of_class = Vec::with_capacity(model.header.types.len());
+        for code in &model.header.types {
+            let rule = self
+                .types
+                .iter()
+                .position(|t| *t.code == **code)
+                .ok_or_else(|| format!("the model knows type {code}, which the rules do not"))?;
+            rule_of_class.push(rule);
+        }
+        let agency_of_class = self.agencies_of(&model.header.types);
+        self.model = Some(Attached {
+            model,
+            rule_of_class,
+            agency_of_class,
+        });
+        Ok(self)
+    }
+
+    /// Decides agency, grade and type for a contact, with reasons: the rules first, then the
+    /// model's second opinion when one is loaded. When the decision needs confirming, it names
+    /// the question whose answer would most change it. Pure: no I/O, no clock.
     pub fn classify(&self, contact: &Contact) -> Triage {
+        let mut t = self.decide(contact);
+        if t.needs_confirmation {
+            t.next_question = self.next_question(contact, &t);
+        }
+        t
+    }
+
+    /// The rules' decision with the model's second opinion, without a next question.
+    fn decide(&self, contact: &Contact) -> Triage {
+        let (mut t, facts) = self.by_rules(contact);
+        match &self.model {
+            Some(m) => FEATURES.with_borrow_mut(|f| {
+                let op = self.opinion(m, contact, &facts, &t, f);
+                self.second_opinion(m, &op, f, &mut t);
+            }),
+            None => t.needs_confirmation = t.confidence < WEAK_CONFIDENCE,
+        }
+        t
+    }
+
+    /// The unanswered question whose possible answers would change the decision most: each
+    /// answer is tried in turn, and the question whose answers spread agency, grade and type
+    /// widest wins (the first in [`QUESTIONS`] on a tie). `None` when no answer would change it.
+    fn next_question(&self, contact: &Contact, t: &Triage) -> Option<Question> {
+        let mut best: Option<(u32, &Q)> = None;
+        let mut trial = contact.clone();
+        for q in QUESTIONS {
+            if !contact.answers.is_unknown(q.field) {
+                continue;
+            }
+            let (mut lo, mut hi) = (t.grade.number(), t.grade.number());
+            let (mut agencies, mut types) = (vec![t.agency], vec![t.incident_type.clone()]);
+            for value in q.values {
+                trial.answers.clone_from(&contact.answers);
+                trial.answers.set(q.field, value);
+                let d = self.decide(&trial);
+                lo = lo.min(d.grade.number());
+                hi = hi.max(d.grade.number());
+                if !agencies.contains(&d.agency) {
+                    agencies.push(d.agency);
+                }
+                if !types.contains(&d.incident_type) {
+                    types.push(d.incident_type);
+                }
+            }
+            let spread =
+                2 * u32::from(hi - lo) + 2 * (agencies.len() as u32 - 1) + (types.len() as u32 - 1);
+            if spread > best.map_or(0, |b| b.0) {
+                best = Some((spread, q));
+            }
+        }
+        best.map(|(_, q)| Question {
+            field: q.field.to_owned(),
+            text: q.text.to_owned(),
+        })
+    }
+
+    /// The rules' decision alone, and the facts it rested on.
+    pub(super) fn by_rules(&self, contact: &Contact) -> (Triage, FactSet) {
         let index = &self.index;
         let mut known = Known {
             facts: FactSet::default(),
@@ -305,7 +543,7 @@ impl Engine {
             .map(|q| q.name.clone())
             .collect();
 
-        Triage {
+        let t = Triage {
             agency: rule.agency,
             lead_agency: rule.lead,
             grade,
@@ -315,7 +553,95 @@ impl Engine {
             referral: rule.referral,
             confidence: confidence(&rule.cond, &known),
             reasons,
+            needs_confirmation: false,
+            next_question: None,
+        };
+        (t, known.facts)
+    }
+
+    /// The model's opinion of a contact, given what the rules decided on which facts.
+    pub(super) fn opinion(
+        &self,
+        m: &Attached,
+        contact: &Contact,
+        facts: &FactSet,
+        t: &Triage,
+        f: &mut Features,
+    ) -> Opinion {
+        f.extract(
+            m.model.header.bits,
+            contact,
+            self.fact_names(facts),
+            &t.incident_type,
+        );
+        m.model.predict(f)
+    }
+
+    /// The rules' decision as the combination sees it.
+    pub(super) fn rules_view(&self, m: &Attached, t: &Triage) -> RulesView {
+        RulesView {
+            class: m
+                .model
+                .header
+                .types
+                .iter()
+                .position(|c| **c == *t.incident_type),
+            agency: t.agency,
+            grade: t.grade.number(),
+            confidence: t.confidence,
         }
+    }
+
+    /// Combines the model's opinion into the rules' decision `t`, saying what it changed.
+    fn second_opinion(&self, m: &Attached, op: &Opinion, f: &Features, t: &mut Triage) {
+        let view = self.rules_view(m, t);
+        let h = &m.model.header;
+        let c = choose(&h.knobs, &view, op, &m.agency_of_class, &h.type_grades);
+        if let Some(class) = c.take {
+            let rule = &self.types[m.rule_of_class[class]];
+            let words = m
+                .model
+                .weighed_most(f, Class::Type(class), 4)
+                .join("\", \"");
+            t.reasons.insert(
+                0,
+                format!(
+                    "type {} ({}) by the model, {:.0}% likely, over the rules' {} at confidence {:.2}: weighed most \"{words}\"",
+                    rule.code,
+                    rule.name,
+                    op.types[class] * 100.0,
+                    t.incident_type,
+                    t.confidence
+                ),
+            );
+            t.agency = rule.agency;
+            t.lead_agency = rule.lead;
+            t.incident_type = rule.code.clone();
+            t.incident_type_name = rule.name.clone();
+            // A referral the rules named for a reason (fraud: Action Fraud) says more than
+            // the model's "other".
+            t.referral = match (rule.referral, t.referral) {
+                (Some(Referral::Other), Some(named)) => Some(named),
+                (taken, _) => taken,
+            };
+            t.grade = Grade::from_number(c.base_grade).unwrap_or(rule.grade);
+        }
+        if c.grade < t.grade.number() {
+            let words = m.model.weighed_most(f, Class::Grade(1), 4).join("\", \"");
+            t.reasons.insert(
+                1.min(t.reasons.len()),
+                format!(
+                    "grade {} -> {} by the model: grade 1 {:.0}% likely, grade 1 or 2 {:.0}%: weighed most \"{words}\"",
+                    t.grade.number(),
+                    c.grade,
+                    op.grades[0] * 100.0,
+                    (op.grades[0] + op.grades[1]) * 100.0
+                ),
+            );
+            t.grade = Grade::from_number(c.grade).unwrap_or(t.grade);
+        }
+        t.confidence = c.confidence;
+        t.needs_confirmation = c.needs_confirmation;
     }
 
     /// Appends what satisfied `cond` to `out`: "fire.flames [said "on fire"], building.dwelling

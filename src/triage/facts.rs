@@ -127,6 +127,7 @@ pub fn builtin_names() -> Vec<String> {
     names.push("casualties.any".into());
     names.push("casualties.multiple".into());
     names.push("narrative.empty".into());
+    names.extend(super::machine::FACTS.iter().map(|f| f.to_string()));
     names
 }
 
@@ -153,6 +154,8 @@ pub struct BuiltinIndex {
     casualties_any: usize,
     casualties_multiple: usize,
     narrative_empty: usize,
+    /// The facts of [`super::machine::FACTS`], in order.
+    machine: Vec<usize>,
 }
 
 impl BuiltinIndex {
@@ -191,6 +194,7 @@ impl BuiltinIndex {
             casualties_any: lookup("casualties.any"),
             casualties_multiple: lookup("casualties.multiple"),
             narrative_empty: lookup("narrative.empty"),
+            machine: super::machine::FACTS.iter().map(|f| lookup(f)).collect(),
         }
     }
 
@@ -239,6 +243,9 @@ impl BuiltinIndex {
         }
         if c.narrative.trim().is_empty() {
             assert(self.narrative_empty, "narrative");
+        }
+        for f in super::machine::facts(c) {
+            assert(self.machine[f], "message fields");
         }
     }
 }

@@ -7,25 +7,55 @@
 mod engine;
 pub mod eval;
 mod facts;
+pub mod learn;
+mod machine;
+pub mod model;
 mod rules;
 mod text;
 
 pub use engine::Engine;
-pub use rules::{DEFAULT_RULES, RulesError, compile};
+use model::Model;
+pub use rules::{DEFAULT_RULES, RulesError, compile, single_word_warnings};
+
+/// The model trained beside the shipped rules (`bluelight train` writes it).
+pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../config/triage.model");
 
 impl Engine {
-    /// The rules that ship with bluelight.
+    /// The rules that ship with bluelight, with the model trained beside them.
     pub fn default_rules() -> Engine {
-        compile("<built-in triage rules>", DEFAULT_RULES).expect("the shipped rules compile")
+        let rules =
+            compile("<built-in triage rules>", DEFAULT_RULES).expect("the shipped rules compile");
+        let model = Model::from_bytes(DEFAULT_MODEL).expect("the shipped model reads");
+        rules
+            .with_model(model)
+            .expect("the shipped model fits the shipped rules")
     }
 
-    /// Loads and compiles a rules file.
+    /// Loads and compiles a rules file, with the model beside it (the same path with the
+    /// extension `.model`) when there is one.
     pub fn load(path: &std::path::Path) -> Result<Engine, RulesError> {
         let name = path.display().to_string();
-        let source = std::fs::read_to_string(path).map_err(|e| RulesError {
-            problems: vec![format!("{name}: cannot read: {e}")],
-        })?;
-        compile(&name, &source)
+        let refuse = |what: String| RulesError {
+            problems: vec![what],
+        };
+        let source = std::fs::read_to_string(path)
+            .map_err(|e| refuse(format!("{name}: cannot read: {e}")))?;
+        let engine = compile(&name, &source)?;
+        let model_path = path.with_extension("model");
+        match std::fs::read(&model_path) {
+            Ok(bytes) => {
+                let m = model_path.display();
+                let model = Model::from_bytes(&bytes).map_err(|e| refuse(format!("{m}: {e}")))?;
+                engine
+                    .with_model(model)
+                    .map_err(|e| refuse(format!("{m}: {e}")))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(engine),
+            Err(e) => Err(refuse(format!(
+                "{}: cannot read: {e}",
+                model_path.display()
+            ))),
+        }
     }
 }
 
@@ -57,7 +87,7 @@ mod tests {
             .collect();
         let err = refused("many.toml", &extra);
         assert!(
-            err.contains("266 defines, types, raises and qualifiers; at most 256"),
+            err.contains("defines, types, raises and qualifiers; at most 256 together"),
             "{err}"
         );
     }
@@ -88,5 +118,28 @@ mod tests {
         if let Err(e) = compile("config/triage.toml", DEFAULT_RULES) {
             panic!("{e}");
         }
+    }
+
+    #[test]
+    fn the_shipped_model_was_trained_beside_the_shipped_rules() {
+        let engine = Engine::default_rules();
+        assert!(
+            engine.model_matches_rules(),
+            "config/triage.model was trained beside other rules: run `bluelight train`"
+        );
+    }
+
+    #[test]
+    fn a_model_file_reads_back_as_it_was_written() {
+        let model = Model::from_bytes(DEFAULT_MODEL).unwrap();
+        assert_eq!(model.to_bytes(), DEFAULT_MODEL);
+        let cut = &DEFAULT_MODEL[..DEFAULT_MODEL.len() - 1];
+        let err = Model::from_bytes(cut).err().unwrap();
+        assert!(
+            err.contains("bytes of weights; its header implies"),
+            "{err}"
+        );
+        let err = Model::from_bytes(b"something else\n{}\n").err().unwrap();
+        assert!(err.contains("not a model file"), "{err}");
     }
 }

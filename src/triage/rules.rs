@@ -436,6 +436,8 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         raises,
         qualifiers,
         index,
+        model: None,
+        rules_hash: super::model::fingerprint(source),
     })
 }
 
@@ -466,4 +468,75 @@ fn resolve(
         any: set(&when.any),
         none: set(&when.none),
     }
+}
+
+/// Where a grade-1 decision can rest on one word and nothing else: a type of grade 1, or a
+/// raise to grade 1, whose condition a single one-word phrase can satisfy (through cues and
+/// defines). Such a word needs context, in a longer phrase or an `[[ignore]]` for its other
+/// senses, or a red herring ("rubble" dumped in a lay-by) becomes an emergency. A rules file
+/// that does not parse has no warnings here; `compile` reports it.
+pub fn single_word_warnings(source: &str) -> Vec<String> {
+    let Ok(parsed) = toml::from_str::<RulesFile>(source) else {
+        return Vec::new();
+    };
+    // The one-word phrases that alone assert each fact, cues first, then defines in order.
+    let mut singles: HashMap<String, Vec<String>> = HashMap::new();
+    for cue in &parsed.cue {
+        let words = cue
+            .get_ref()
+            .phrases
+            .iter()
+            .filter(|p| !p.trim().contains(' '));
+        singles
+            .entry(cue.get_ref().fact.clone())
+            .or_default()
+            .extend(words.map(|w| w.trim().to_lowercase()));
+    }
+    let alone = |when: &When, singles: &HashMap<String, Vec<String>>| -> Vec<String> {
+        let from = |f: &String| singles.get(f).cloned().unwrap_or_default();
+        match (when.all.as_slice(), when.any.is_empty()) {
+            ([], false) => when.any.iter().flat_map(from).collect(),
+            ([one], true) => from(one),
+            _ => Vec::new(),
+        }
+    };
+    for d in &parsed.define {
+        let d = d.get_ref();
+        let words = alone(&d.when, &singles);
+        singles.entry(d.fact.clone()).or_default().extend(words);
+    }
+    let line = |span: std::ops::Range<usize>| source[..span.start].matches('\n').count() + 1;
+    let mut out = Vec::new();
+    let mut warn = |span, rule: String, mut words: Vec<String>| {
+        words.sort();
+        words.dedup();
+        if !words.is_empty() {
+            out.push(format!(
+                "line {}: {rule} reaches grade 1 on one word alone: {}",
+                line(span),
+                words.join(", ")
+            ));
+        }
+    };
+    for t in &parsed.types {
+        if t.get_ref().grade == 1 {
+            let r = t.get_ref();
+            warn(
+                t.span(),
+                format!("type {}", r.code),
+                alone(&r.when, &singles),
+            );
+        }
+    }
+    for r in &parsed.raise {
+        if r.get_ref().to == Some(1) {
+            let rr = r.get_ref();
+            warn(
+                r.span(),
+                format!("raise {:?}", rr.name),
+                alone(&rr.when, &singles),
+            );
+        }
+    }
+    out
 }

@@ -1,0 +1,796 @@
+//! The learned second opinion: multinomial logistic regression over hashed features of a
+//! contact, with one head for the incident type and one for the grade.
+//!
+//! The features are the narrative's words, word pairs, words after a negation and character
+//! 4-grams, the channel, the online category, the structured answers, and what the rules found
+//! (their facts and their type), so the model learns where the rules go wrong as well as what
+//! the words say. `bluelight train` fits it on the training corpus and writes it beside the
+//! rules (`config/triage.model`); it is loaded and reloaded with them. Training is deterministic
+//! for a given seed and corpus, so the committed file can be rebuilt and compared byte for byte.
+//!
+//! The file: one line `bluelight-model 1`, one line of JSON (the [`Header`]), then the weights as
+//! signed bytes, type head then grade head, row by feature bucket.
+
+use serde::{Deserialize, Serialize};
+
+use super::text::normalise;
+use crate::domain::{Agency, Contact};
+
+/// Number of grades the grade head tells apart (1..=4).
+pub const GRADES: usize = 4;
+
+/// The first line of a model file.
+const MAGIC: &str = "bluelight-model 1";
+
+/// Words that negate the few words after them in the same clause.
+const NEGATIONS: &[&str] = &[
+    "no", "not", "nobody", "noone", "none", "nothing", "never", "without", "isnt", "arent",
+    "wasnt", "werent", "dont", "doesnt", "didnt", "hasnt", "havent", "cant", "cannot", "wont",
+    "nowt", "aint",
+];
+/// How many words after a negation it reaches.
+const NEGATION_REACH: usize = 3;
+
+/// How the rules' decision and the model's opinion are combined: chosen by `bluelight train`
+/// on the development part of the corpus, and kept in the model file.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Knobs {
+    /// A rules decision with confidence below this is weak evidence.
+    pub weak_rules_below: f32,
+    /// The model decides the type over weak rules when its top type is at least this likely.
+    pub take_type_at: f32,
+    /// The model decides the type over any rules when its top type is at least this likely
+    /// and names another agency.
+    pub override_at: f32,
+    /// The model raises the grade to 1 when it puts grade 1 at least this likely.
+    pub raise_to_1_at: f32,
+    /// The model raises the grade by one step when the more urgent grades are at least this
+    /// likely together.
+    pub raise_one_at: f32,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            weak_rules_below: 0.7,
+            take_type_at: 0.5,
+            override_at: 0.9,
+            raise_to_1_at: 0.5,
+            raise_one_at: 0.8,
+        }
+    }
+}
+
+/// What the model file says about itself.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Header {
+    /// log2 of the number of feature buckets.
+    pub bits: u32,
+    /// The incident type codes of the type head, in class order.
+    pub types: Vec<String>,
+    pub type_scale: f32,
+    pub grade_scale: f32,
+    pub type_bias: Vec<f32>,
+    pub grade_bias: Vec<f32>,
+    /// How often each type came with each grade in training, smoothed: P(grade | type).
+    pub type_grades: Vec<[f32; GRADES]>,
+    pub knobs: Knobs,
+    /// How it was trained, for whoever rebuilds it.
+    pub training: Training,
+}
+
+/// The training run a model came from.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct Training {
+    pub seed: u64,
+    pub epochs: u32,
+    pub examples: usize,
+    /// FNV-1a of the rules source the features were taken with: a model is only as good as the
+    /// rules it learned beside.
+    pub rules_hash: String,
+}
+
+/// A trained model, its weights quantised to signed bytes.
+pub struct Model {
+    pub header: Header,
+    type_w: Vec<i8>,
+    grade_w: Vec<i8>,
+}
+
+/// The model's opinion of one contact.
+#[derive(Clone, Debug)]
+pub struct Opinion {
+    /// Probability of each type, in [`Header::types`] order.
+    pub types: Vec<f32>,
+    /// Probability of grades 1..=4.
+    pub grades: [f32; GRADES],
+}
+
+impl Opinion {
+    /// The most likely type's class and probability.
+    pub fn top_type(&self) -> (usize, f32) {
+        argmax(&self.types)
+    }
+
+    /// The most likely grade (1..=4) and its probability.
+    pub fn top_grade(&self) -> (u8, f32) {
+        let (i, p) = argmax(&self.grades);
+        (i as u8 + 1, p)
+    }
+}
+
+fn argmax(p: &[f32]) -> (usize, f32) {
+    p.iter().copied().enumerate().fold(
+        (0, f32::MIN),
+        |best, (i, x)| if x > best.1 { (i, x) } else { best },
+    )
+}
+
+/// A class of one of the model's heads.
+#[derive(Clone, Copy, Debug)]
+pub enum Class {
+    /// A type, by class number.
+    Type(usize),
+    /// A grade, 1..=4.
+    Grade(u8),
+}
+
+/// The rules' decision, as the combination sees it.
+#[derive(Clone, Copy, Debug)]
+pub struct RulesView {
+    /// The model class of the rules' type, if the model knows it.
+    pub class: Option<usize>,
+    pub agency: Agency,
+    pub grade: u8,
+    pub confidence: f32,
+}
+
+/// What the combination of rules and model decides.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Choice {
+    /// The model class whose type replaces the rules' type, if any.
+    pub take: Option<usize>,
+    pub agency: Agency,
+    /// The grade before any raise: the rules' grade, or the model's for a type it took.
+    pub base_grade: u8,
+    /// The final grade.
+    pub grade: u8,
+    pub confidence: f32,
+    pub needs_confirmation: bool,
+}
+
+/// Below this probability of its agency, a decision needs confirming (and below half of it, of
+/// its type).
+const CONFIRM_BELOW: f32 = 0.6;
+
+/// Combines the rules' decision with the model's opinion. The rules stand unless their
+/// evidence is weak and the model is sure of another type, or the model is very sure of
+/// another agency. The model may then raise the grade, never lower it below the rules' own
+/// for a type the rules keep. `agency_of[c]` is the agency of class `c`.
+pub fn choose(
+    k: &Knobs,
+    r: &RulesView,
+    op: &Opinion,
+    agency_of: &[Agency],
+    type_grades: &[[f32; GRADES]],
+) -> Choice {
+    let (top, p) = op.top_type();
+    let model_agency = agency_of[top];
+    let weak = r.confidence < k.weak_rules_below;
+    let take = r.class != Some(top)
+        && model_agency != Agency::Unspecified
+        && ((weak && p >= k.take_type_at) || (p >= k.override_at && model_agency != r.agency));
+    let (agency, base_grade, confidence) = if take {
+        // The grade the grade head and the type's usual grades agree on most.
+        let prior = &type_grades[top];
+        let (g, _) = argmax(&std::array::from_fn::<f32, GRADES, _>(|g| {
+            op.grades[g] * prior[g]
+        }));
+        let grade = if model_agency == Agency::None {
+            4
+        } else {
+            g as u8 + 1
+        };
+        (model_agency, grade, p)
+    } else {
+        let p = r.class.map_or(0.0, |c| op.types[c]);
+        (r.agency, r.grade, (r.confidence + p) / 2.0)
+    };
+    let mut grade = base_grade;
+    if agency != Agency::None && grade > 1 {
+        let more_urgent: f32 = op.grades[..usize::from(grade - 1)].iter().sum();
+        if op.grades[0] >= k.raise_to_1_at {
+            grade = 1;
+        } else if more_urgent >= k.raise_one_at {
+            grade -= 1;
+        }
+    }
+    let agency_mass: f32 = op
+        .types
+        .iter()
+        .zip(agency_of)
+        .filter(|(_, a)| **a == agency)
+        .map(|(p, _)| p)
+        .sum();
+    // Unsure of the service, of the type, or of whether it is an emergency.
+    let type_p = if take {
+        p
+    } else {
+        r.class.map_or(0.0, |c| op.types[c])
+    };
+    let needs_confirmation = agency_mass < CONFIRM_BELOW
+        || type_p < CONFIRM_BELOW / 2.0
+        || (grade > 1 && op.grades[0] >= k.raise_to_1_at / 2.0);
+    Choice {
+        take: take.then_some(top),
+        agency,
+        base_grade,
+        grade,
+        confidence,
+        needs_confirmation,
+    }
+}
+
+/// FNV-1a, 64 bits: a hash that is the same on every platform and release.
+#[derive(Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    const fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(mut self, b: &[u8]) -> Self {
+        for &x in b {
+            self.0 ^= u64::from(x);
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+        self
+    }
+}
+
+/// FNV-1a of a text, in hex: how model files name the rules they were trained beside.
+pub fn fingerprint(text: &str) -> String {
+    format!("{:016x}", Fnv::new().bytes(text.as_bytes()).0)
+}
+
+/// The hashed features of one contact. `word[i]` is the narrative word feature `i` came from,
+/// or `NO_WORD`, so the reasons can name the words that weighed most.
+#[derive(Default)]
+pub struct Features {
+    pub buckets: Vec<u32>,
+    pub word: Vec<u16>,
+    /// The narrative, normalised; `words` are ranges of it.
+    text: Vec<u8>,
+    words: Vec<(usize, usize)>,
+}
+
+const NO_WORD: u16 = u16::MAX;
+
+impl Features {
+    /// Word `i` of the narrative, normalised.
+    pub fn word(&self, i: u16) -> &str {
+        let (a, b) = self.words[usize::from(i)];
+        std::str::from_utf8(&self.text[a..b]).unwrap_or("")
+    }
+
+    fn push(&mut self, h: Fnv, bits: u32, word: u16) {
+        self.buckets.push((h.0 >> (64 - bits)) as u32);
+        self.word.push(word);
+    }
+
+    /// Extracts the features of `contact`, given the facts and type the rules found.
+    pub fn extract<'a>(
+        &mut self,
+        bits: u32,
+        contact: &Contact,
+        rule_facts: impl Iterator<Item = &'a str>,
+        rule_type: &str,
+    ) {
+        self.buckets.clear();
+        self.word.clear();
+        self.words.clear();
+        let mut text = std::mem::take(&mut self.text);
+        normalise(&contact.narrative, &mut text);
+        // Words, and where clauses break (a `.` in the normalised text).
+        let mut breaks = Vec::new();
+        let mut start = 0;
+        for (i, &b) in text
+            .iter()
+            .enumerate()
+            .chain(std::iter::once((text.len(), &b'.')))
+        {
+            if b == b' ' || b == b'.' {
+                if i > start {
+                    self.words.push((start, i));
+                    breaks.push(b == b'.');
+                }
+                start = i + 1;
+            }
+        }
+        let words = self.words.len().min(usize::from(NO_WORD) - 1);
+        let mut negated = 0usize;
+        #[allow(clippy::needless_range_loop)] // `i` also names the next word and the feature's word
+        for i in 0..words {
+            let w = i as u16;
+            let (a, b) = self.words[i];
+            let word = &text[a..b];
+            self.push(Fnv::new().bytes(b"w:").bytes(word), bits, w);
+            if negated > 0 {
+                self.push(Fnv::new().bytes(b"n:").bytes(word), bits, w);
+                negated -= 1;
+            }
+            if NEGATIONS.iter().any(|n| n.as_bytes() == word) {
+                negated = NEGATION_REACH;
+            }
+            if i + 1 < words && !breaks[i] {
+                let (c, d) = self.words[i + 1];
+                let h = Fnv::new()
+                    .bytes(b"b:")
+                    .bytes(word)
+                    .bytes(b" ")
+                    .bytes(&text[c..d]);
+                self.push(h, bits, w);
+            }
+            if breaks[i] {
+                negated = 0;
+            }
+            // Character 4-grams of the word with its edges marked, so misspellings share
+            // most of their features with the spelling.
+            if word.len() >= 3 {
+                let mut padded = [0u8; 34];
+                let n = word.len().min(32);
+                padded[0] = b'<';
+                padded[1..=n].copy_from_slice(&word[..n]);
+                padded[n + 1] = b'>';
+                for g in padded[..n + 2].windows(4) {
+                    self.push(Fnv::new().bytes(b"c:").bytes(g), bits, w);
+                }
+            }
+        }
+        self.text = text;
+        let field = |name: &str, value: &str| {
+            Fnv::new()
+                .bytes(name.as_bytes())
+                .bytes(b"=")
+                .bytes(value.as_bytes())
+        };
+        self.push(field("channel", contact.channel.as_str()), bits, NO_WORD);
+        self.push(field("category", contact.category.as_str()), bits, NO_WORD);
+        for f in rule_facts {
+            self.push(Fnv::new().bytes(b"f:").bytes(f.as_bytes()), bits, NO_WORD);
+        }
+        self.push(
+            Fnv::new().bytes(b"t:").bytes(rule_type.as_bytes()),
+            bits,
+            NO_WORD,
+        );
+        if words == 0 {
+            self.push(Fnv::new().bytes(b"empty"), bits, NO_WORD);
+        }
+    }
+
+    /// Every feature counts as 1/sqrt(n), so long and short contacts weigh alike.
+    fn value(&self) -> f32 {
+        1.0 / (self.buckets.len().max(1) as f32).sqrt()
+    }
+}
+
+/// One labelled contact, as training sees it.
+pub struct Example {
+    pub buckets: Vec<u32>,
+    pub type_class: usize,
+    pub grade: u8,
+}
+
+/// How to train.
+#[derive(Clone, Copy, Debug)]
+pub struct TrainOptions {
+    pub bits: u32,
+    pub epochs: u32,
+    pub seed: u64,
+    pub rate: f32,
+    pub l2: f32,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions {
+            bits: 15,
+            epochs: 25,
+            seed: 14,
+            rate: 4.0,
+            l2: 1e-5,
+        }
+    }
+}
+
+/// splitmix64: a small, seeded, reproducible generator for shuffling.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+}
+
+/// One softmax head in training: weights by bucket then class, and a bias per class.
+struct Head {
+    classes: usize,
+    w: Vec<f32>,
+    bias: Vec<f32>,
+}
+
+impl Head {
+    fn new(buckets: usize, classes: usize) -> Self {
+        Head {
+            classes,
+            w: vec![0.0; buckets * classes],
+            bias: vec![0.0; classes],
+        }
+    }
+
+    /// One step of stochastic gradient descent on the cross-entropy of `target`.
+    fn step(&mut self, buckets: &[u32], x: f32, target: usize, rate: f32, l2: f32) {
+        let k = self.classes;
+        let mut z = self.bias.clone();
+        for &b in buckets {
+            let row = &self.w[b as usize * k..][..k];
+            z.iter_mut().zip(row).for_each(|(z, w)| *z += w * x);
+        }
+        softmax(&mut z);
+        z[target] -= 1.0;
+        for &b in buckets {
+            let row = &mut self.w[b as usize * k..][..k];
+            for (w, g) in row.iter_mut().zip(&z) {
+                *w -= rate * (g * x + l2 * *w);
+            }
+        }
+        self.bias
+            .iter_mut()
+            .zip(&z)
+            .for_each(|(b, g)| *b -= rate * g);
+    }
+
+    /// The weights as signed bytes and the scale that turns them back.
+    fn quantised(&self) -> (Vec<i8>, f32) {
+        let max = self.w.iter().fold(0f32, |m, w| m.max(w.abs()));
+        let scale = if max > 0.0 { max / 127.0 } else { 1.0 };
+        let q = self.w.iter().map(|w| (w / scale).round() as i8).collect();
+        (q, scale)
+    }
+}
+
+fn softmax(z: &mut [f32]) {
+    let max = z.iter().fold(f32::MIN, |m, &x| m.max(x));
+    let mut sum = 0.0;
+    for x in z.iter_mut() {
+        *x = (*x - max).exp();
+        sum += *x;
+    }
+    z.iter_mut().for_each(|x| *x /= sum);
+}
+
+impl Model {
+    /// Fits a model on `examples` over the type codes `types`. Deterministic for the same
+    /// examples, in the same order, and options.
+    pub fn train(
+        types: Vec<String>,
+        examples: &[Example],
+        opts: TrainOptions,
+        rules_hash: String,
+    ) -> Model {
+        let buckets = 1usize << opts.bits;
+        let mut type_head = Head::new(buckets, types.len());
+        let mut grade_head = Head::new(buckets, GRADES);
+        let mut order: Vec<usize> = (0..examples.len()).collect();
+        let mut rng = SplitMix(opts.seed);
+        for epoch in 0..opts.epochs {
+            for i in (1..order.len()).rev() {
+                order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+            }
+            let rate = opts.rate / (1.0 + epoch as f32);
+            for &i in &order {
+                let e = &examples[i];
+                let x = 1.0 / (e.buckets.len().max(1) as f32).sqrt();
+                type_head.step(&e.buckets, x, e.type_class, rate, opts.l2);
+                grade_head.step(&e.buckets, x, usize::from(e.grade - 1), rate, opts.l2);
+            }
+        }
+        let mut counts = vec![[1.0f32; GRADES]; types.len()];
+        for e in examples {
+            counts[e.type_class][usize::from(e.grade - 1)] += 4.0;
+        }
+        let type_grades = counts
+            .iter()
+            .map(|c| {
+                let sum: f32 = c.iter().sum();
+                c.map(|x| x / sum)
+            })
+            .collect();
+        let (type_w, type_scale) = type_head.quantised();
+        let (grade_w, grade_scale) = grade_head.quantised();
+        Model {
+            header: Header {
+                bits: opts.bits,
+                types,
+                type_scale,
+                grade_scale,
+                type_bias: type_head.bias,
+                grade_bias: grade_head.bias,
+                type_grades,
+                knobs: Knobs::default(),
+                training: Training {
+                    seed: opts.seed,
+                    epochs: opts.epochs,
+                    examples: examples.len(),
+                    rules_hash,
+                },
+            },
+            type_w,
+            grade_w,
+        }
+    }
+
+    /// The model's opinion of a contact's features.
+    pub fn predict(&self, f: &Features) -> Opinion {
+        let x = f.value();
+        let h = &self.header;
+        let mut types = head(&self.type_w, &h.type_bias, h.type_scale * x, &f.buckets);
+        let grade = head(&self.grade_w, &h.grade_bias, h.grade_scale * x, &f.buckets);
+        softmax(&mut types);
+        let mut grades = [0f32; GRADES];
+        grades.copy_from_slice(&grade);
+        softmax(&mut grades);
+        Opinion { types, grades }
+    }
+
+    /// The narrative words that weighed most for a class of one head, most first, at most `n`.
+    pub fn weighed_most<'f>(&self, f: &'f Features, class: Class, n: usize) -> Vec<&'f str> {
+        let (w, k, class) = match class {
+            Class::Type(c) => (&self.type_w, self.header.types.len(), c),
+            Class::Grade(g) => (&self.grade_w, GRADES, usize::from(g - 1)),
+        };
+        let mut by_word: Vec<(u16, i32)> = Vec::new();
+        for (&b, &word) in f.buckets.iter().zip(&f.word) {
+            if word == NO_WORD {
+                continue;
+            }
+            let weight = i32::from(w[b as usize * k + class]);
+            match by_word.iter_mut().find(|(x, _)| *x == word) {
+                Some((_, s)) => *s += weight,
+                None => by_word.push((word, weight)),
+            }
+        }
+        by_word.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut out: Vec<&str> = Vec::new();
+        for (w, s) in by_word {
+            let word = f.word(w);
+            if s > 0 && out.len() < n && !out.contains(&word) {
+                out.push(word);
+            }
+        }
+        out
+    }
+
+    /// The model file's bytes.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(self.type_w.len() + self.grade_w.len() + 4096);
+        out.extend_from_slice(MAGIC.as_bytes());
+        out.push(b'\n');
+        out.extend_from_slice(
+            serde_json::to_string(&self.header)
+                .expect("a header serialises")
+                .as_bytes(),
+        );
+        out.push(b'\n');
+        out.extend(self.type_w.iter().map(|&w| w as u8));
+        out.extend(self.grade_w.iter().map(|&w| w as u8));
+        out
+    }
+
+    /// Reads a model file's bytes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, String> {
+        let line = |from: usize| -> Result<(usize, &[u8]), String> {
+            let end = bytes[from..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .ok_or("the model file is cut short")?;
+            Ok((from + end + 1, &bytes[from..from + end]))
+        };
+        let (next, magic) = line(0)?;
+        if magic != MAGIC.as_bytes() {
+            return Err(format!("not a model file: its first line is not {MAGIC:?}"));
+        }
+        let (next, json) = line(next)?;
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| format!("the model's header: {e}"))?;
+        if !(8..=20).contains(&header.bits) {
+            return Err(format!(
+                "the model has 2^{} buckets; 2^8 to 2^20 are accepted",
+                header.bits
+            ));
+        }
+        let buckets = 1usize << header.bits;
+        let (types, grades) = (header.types.len(), GRADES);
+        if header.type_bias.len() != types
+            || header.grade_bias.len() != grades
+            || header.type_grades.len() != types
+        {
+            return Err("the model's biases do not match its classes".into());
+        }
+        let want = buckets * (types + grades);
+        let weights = &bytes[next..];
+        if weights.len() != want {
+            return Err(format!(
+                "the model has {} bytes of weights; its header implies {want}",
+                weights.len()
+            ));
+        }
+        let (t, g) = weights.split_at(buckets * types);
+        Ok(Model {
+            header,
+            type_w: t.iter().map(|&b| b as i8).collect(),
+            grade_w: g.iter().map(|&b| b as i8).collect(),
+        })
+    }
+}
+
+/// One head's logits: bias plus the rows of the features' buckets, scaled.
+fn head(w: &[i8], bias: &[f32], scale: f32, buckets: &[u32]) -> Vec<f32> {
+    let k = bias.len();
+    let mut acc = vec![0i32; k];
+    for &b in buckets {
+        let row = &w[b as usize * k..][..k];
+        acc.iter_mut()
+            .zip(row)
+            .for_each(|(a, &w)| *a += i32::from(w));
+    }
+    acc.iter()
+        .zip(bias)
+        .map(|(&a, &b)| b + a as f32 * scale)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Channel;
+
+    fn contact(text: &str) -> Contact {
+        Contact {
+            channel: Channel::Phone999,
+            narrative: text.into(),
+            ..Contact::default()
+        }
+    }
+
+    /// Two types told apart by their words, and their grades.
+    fn examples(bits: u32) -> Vec<Example> {
+        let mut f = Features::default();
+        let texts = [
+            ("the kitchen is on fire flames everywhere", 0, 1),
+            ("flames coming out of the flat window", 0, 1),
+            ("my bike was stolen from the shed last week", 1, 4),
+            ("someone stole my purse yesterday", 1, 4),
+        ];
+        texts
+            .iter()
+            .cycle()
+            .take(40)
+            .map(|(t, class, grade)| {
+                f.extract(bits, &contact(t), std::iter::empty(), "P16");
+                Example {
+                    buckets: f.buckets.clone(),
+                    type_class: *class,
+                    grade: *grade,
+                }
+            })
+            .collect()
+    }
+
+    fn trained() -> Model {
+        let opts = TrainOptions {
+            bits: 10,
+            epochs: 5,
+            ..TrainOptions::default()
+        };
+        Model::train(
+            vec!["F01".into(), "P08".into()],
+            &examples(10),
+            opts,
+            "r".into(),
+        )
+    }
+
+    #[test]
+    fn training_is_deterministic_for_a_seed() {
+        assert_eq!(trained().to_bytes(), trained().to_bytes());
+    }
+
+    #[test]
+    fn a_trained_model_tells_unseen_wordings_apart_and_names_the_words() {
+        let m = trained();
+        let mut f = Features::default();
+        f.extract(
+            10,
+            &contact("there are flames in the kitchen"),
+            std::iter::empty(),
+            "P16",
+        );
+        let op = m.predict(&f);
+        assert_eq!(op.top_type().0, 0, "{op:?}");
+        assert_eq!(op.top_grade().0, 1, "{op:?}");
+        let words = m.weighed_most(&f, Class::Type(0), 2);
+        assert!(words.contains(&"flames"), "{words:?}");
+        f.extract(
+            10,
+            &contact("my purse was stolen"),
+            std::iter::empty(),
+            "P16",
+        );
+        assert_eq!(m.predict(&f).top_type().0, 1);
+    }
+
+    #[test]
+    fn words_after_a_negation_are_features_of_their_own() {
+        let mut a = Features::default();
+        let mut b = Features::default();
+        a.extract(16, &contact("someone is trapped"), std::iter::empty(), "");
+        b.extract(16, &contact("no one is trapped"), std::iter::empty(), "");
+        let negated: Vec<&u32> = b
+            .buckets
+            .iter()
+            .filter(|x| !a.buckets.contains(x))
+            .collect();
+        // "no", "one"'s n-grams, "no one", and the negated "one", "is", "trapped".
+        assert!(negated.len() >= 6, "{negated:?}");
+    }
+
+    #[test]
+    fn the_model_never_lowers_the_grade_of_a_type_the_rules_keep() {
+        let op = Opinion {
+            types: vec![0.05, 0.95],
+            grades: [0.01, 0.01, 0.08, 0.9],
+        };
+        let rules = RulesView {
+            class: Some(1),
+            agency: Agency::Police,
+            grade: 1,
+            confidence: 0.9,
+        };
+        let agencies = [Agency::Fire, Agency::Police];
+        let priors = [[0.25; GRADES]; 2];
+        let c = choose(&Knobs::default(), &rules, &op, &agencies, &priors);
+        assert_eq!((c.take, c.grade), (None, 1));
+    }
+
+    #[test]
+    fn a_sure_model_takes_the_type_from_weak_rules_and_raises_an_emergency() {
+        let op = Opinion {
+            types: vec![0.9, 0.1],
+            grades: [0.7, 0.2, 0.05, 0.05],
+        };
+        let rules = RulesView {
+            class: Some(1),
+            agency: Agency::Police,
+            grade: 3,
+            confidence: 0.55,
+        };
+        let agencies = [Agency::Fire, Agency::Police];
+        let priors = [[0.25; GRADES]; 2];
+        let c = choose(&Knobs::default(), &rules, &op, &agencies, &priors);
+        assert_eq!((c.take, c.agency, c.grade), (Some(0), Agency::Fire, 1));
+        // Unsure, it leaves the rules' type and says the decision needs confirming.
+        let unsure = Opinion {
+            types: vec![0.45, 0.55],
+            grades: [0.3, 0.3, 0.2, 0.2],
+        };
+        let c = choose(&Knobs::default(), &rules, &unsure, &agencies, &priors);
+        assert_eq!((c.take, c.agency), (None, Agency::Police));
+        assert!(c.needs_confirmation);
+    }
+}

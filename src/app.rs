@@ -69,7 +69,16 @@ impl App {
 
     /// Triage then route, on the configuration in force. Pure apart from reading snapshots.
     pub fn decide(&self, contact: &Contact) -> Decision {
-        let triage = self.engine.load().classify(contact);
+        self.route(contact, self.engine.load().classify(contact))
+    }
+
+    /// As [`App::decide`], and a decision that needs confirming names the question to ask:
+    /// for a handler's preview while the caller is still on the line.
+    pub fn preview(&self, contact: &Contact) -> Decision {
+        self.route(contact, self.engine.load().classify_and_ask(contact))
+    }
+
+    fn route(&self, contact: &Contact, triage: crate::domain::Triage) -> Decision {
         let table = self.table.load();
         let decision = table.route(&triage, &contact.location, &self.load.load());
         Decision {

@@ -53,7 +53,7 @@ impl p::intake_server::Intake for IntakeService {
         req: Request<p::PreviewTriageRequest>,
     ) -> Result<Response<p::PreviewTriageResponse>, Status> {
         let contact = convert::contact(req.into_inner().contact, false)?;
-        let d = self.0.decide(&contact);
+        let d = self.0.preview(&contact);
         Ok(Response::new(p::PreviewTriageResponse {
             public_message: public_message(&d.triage, None),
             triage: Some(convert::triage(&d.triage)),

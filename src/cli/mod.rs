@@ -234,7 +234,7 @@ pub enum Command {
         #[arg(long, default_value_t = 25)]
         epochs: u32,
         /// log2 of the number of hashed feature buckets
-        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(8..=20))]
+        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(8..=20))]
         bits: u32,
         /// Learning rate of the first pass (it falls as 1/(1+pass))
         #[arg(long, default_value_t = 4.0)]

@@ -246,7 +246,7 @@ pub fn triage_line(engine: &Engine, line: &str) -> Result<Value, (Value, String)
         .into_contact()
         .validated(false)
         .map_err(|v| (id.clone(), v.to_string()))?;
-    let t = engine.classify(&contact);
+    let t = engine.classify_and_ask(&contact);
     Ok(triage_json(id, &t))
 }
 

@@ -390,25 +390,32 @@ impl Engine {
     }
 
     /// Decides agency, grade and type for a contact, with reasons: the rules first, then the
-    /// model's second opinion when one is loaded. When the decision needs confirming, it names
-    /// the question whose answer would most change it. Pure: no I/O, no clock.
+    /// model's second opinion when one is loaded, and whether the decision needs confirming.
+    /// Pure: no I/O, no clock.
     pub fn classify(&self, contact: &Contact) -> Triage {
-        let mut t = self.decide(contact);
-        if t.needs_confirmation {
-            t.next_question = self.next_question(contact, &t);
-        }
-        t
-    }
-
-    /// The rules' decision with the model's second opinion, without a next question.
-    fn decide(&self, contact: &Contact) -> Triage {
-        let (mut t, facts) = self.by_rules(contact);
         match &self.model {
             Some(m) => FEATURES.with_borrow_mut(|f| {
-                let op = self.opinion(m, contact, &facts, &t, f);
+                let mut t = self.by_rules_with_features(contact, m.model.header.bits, f);
+                let op = m.model.predict(f);
                 self.second_opinion(m, &op, f, &mut t);
+                t
             }),
-            None => t.needs_confirmation = t.confidence < WEAK_CONFIDENCE,
+            None => {
+                let (mut t, _) = self.by_rules(contact);
+                t.needs_confirmation = t.confidence < WEAK_CONFIDENCE;
+                t
+            }
+        }
+    }
+
+    /// As [`Engine::classify`], and when the decision needs confirming, the question whose
+    /// answer would most change it. Asking tries each unanswered question's answers in turn, a
+    /// few dozen classifications: for a handler's preview while the caller is on the line, not
+    /// for every submit.
+    pub fn classify_and_ask(&self, contact: &Contact) -> Triage {
+        let mut t = self.classify(contact);
+        if t.needs_confirmation {
+            t.next_question = self.next_question(contact, &t);
         }
         t
     }
@@ -428,7 +435,7 @@ impl Engine {
             for value in q.values {
                 trial.answers.clone_from(&contact.answers);
                 trial.answers.set(q.field, value);
-                let d = self.decide(&trial);
+                let d = self.classify(&trial);
                 lo = lo.min(d.grade.number());
                 hi = hi.max(d.grade.number());
                 if !agencies.contains(&d.agency) {
@@ -559,42 +566,22 @@ impl Engine {
         (t, known.facts)
     }
 
-    /// The model's opinion of a contact, given what the rules decided on which facts.
-    pub(super) fn opinion(
+    /// The rules' decision, with the model's features of the contact (`bits` of hash) taken
+    /// beside it into `f`: what classification and training both start from.
+    pub(super) fn by_rules_with_features(
         &self,
-        m: &Attached,
         contact: &Contact,
-        facts: &FactSet,
-        t: &Triage,
+        bits: u32,
         f: &mut Features,
-    ) -> Opinion {
-        f.extract(
-            m.model.header.bits,
-            contact,
-            self.fact_names(facts),
-            &t.incident_type,
-        );
-        m.model.predict(f)
-    }
-
-    /// The rules' decision as the combination sees it.
-    pub(super) fn rules_view(&self, m: &Attached, t: &Triage) -> RulesView {
-        RulesView {
-            class: m
-                .model
-                .header
-                .types
-                .iter()
-                .position(|c| **c == *t.incident_type),
-            agency: t.agency,
-            grade: t.grade.number(),
-            confidence: t.confidence,
-        }
+    ) -> Triage {
+        let (t, facts) = self.by_rules(contact);
+        f.extract(bits, contact, self.fact_names(&facts), &t.incident_type);
+        t
     }
 
     /// Combines the model's opinion into the rules' decision `t`, saying what it changed.
     fn second_opinion(&self, m: &Attached, op: &Opinion, f: &Features, t: &mut Triage) {
-        let view = self.rules_view(m, t);
+        let view = RulesView::of(t, &m.model.header.types);
         let h = &m.model.header;
         let c = choose(&h.knobs, &view, op, &m.agency_of_class, &h.type_grades);
         if let Some(class) = c.take {

@@ -136,7 +136,7 @@ pub fn evaluate<'a>(engine: &Engine, cases: impl IntoIterator<Item = &'a Labelle
     let mut r = Report::default();
     for case in cases {
         let (contact, gold) = (&case.contact, &case.gold);
-        let t = engine.classify(contact);
+        let t = engine.classify_and_ask(contact);
         r.all.add(gold, &t);
         r.by_agency[index(gold.agency)].add(gold, &t);
         match r.by_channel.iter_mut().find(|(c, _)| *c == contact.channel) {

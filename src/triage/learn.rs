@@ -62,13 +62,7 @@ pub fn train(
             development.push((contact, gold));
             continue;
         }
-        let (t, facts) = engine.by_rules(contact);
-        f.extract(
-            opts.bits,
-            contact,
-            engine.fact_names(&facts),
-            &t.incident_type,
-        );
+        engine.by_rules_with_features(contact, opts.bits, &mut f);
         examples.push(Example {
             buckets: f.buckets.clone(),
             type_class: c,
@@ -83,25 +77,9 @@ pub fn train(
     let tuning: Vec<Tuning> = development
         .iter()
         .map(|(contact, gold)| {
-            let (t, facts) = engine.by_rules(contact);
-            f.extract(
-                opts.bits,
-                contact,
-                engine.fact_names(&facts),
-                &t.incident_type,
-            );
-            let class = model
-                .header
-                .types
-                .iter()
-                .position(|c| **c == *t.incident_type);
+            let t = engine.by_rules_with_features(contact, opts.bits, &mut f);
             Tuning {
-                view: RulesView {
-                    class,
-                    agency: t.agency,
-                    grade: t.grade.number(),
-                    confidence: t.confidence,
-                },
+                view: RulesView::of(&t, &model.header.types),
                 opinion: model.predict(&f),
                 gold: (*gold).clone(),
             }

@@ -22,12 +22,34 @@ pub const GRADES: usize = 4;
 /// The first line of a model file.
 const MAGIC: &str = "bluelight-model 1";
 
-/// Words that negate the few words after them in the same clause.
-const NEGATIONS: &[&str] = &[
-    "no", "not", "nobody", "noone", "none", "nothing", "never", "without", "isnt", "arent",
-    "wasnt", "werent", "dont", "doesnt", "didnt", "hasnt", "havent", "cant", "cannot", "wont",
-    "nowt", "aint",
-];
+/// Whether a word negates the few words after them in the same clause.
+fn is_negation(word: &[u8]) -> bool {
+    matches!(
+        word,
+        b"no"
+            | b"not"
+            | b"nobody"
+            | b"noone"
+            | b"none"
+            | b"nothing"
+            | b"never"
+            | b"without"
+            | b"isnt"
+            | b"arent"
+            | b"wasnt"
+            | b"werent"
+            | b"dont"
+            | b"doesnt"
+            | b"didnt"
+            | b"hasnt"
+            | b"havent"
+            | b"cant"
+            | b"cannot"
+            | b"wont"
+            | b"nowt"
+            | b"aint"
+    )
+}
 /// How many words after a negation it reaches.
 const NEGATION_REACH: usize = 3;
 
@@ -93,9 +115,16 @@ pub struct Training {
 /// A trained model, its weights quantised to signed bytes.
 pub struct Model {
     pub header: Header,
+    /// The type head's weights, a row of `types.len()` a bucket, as in the file.
     type_w: Vec<i8>,
     grade_w: Vec<i8>,
+    /// The type head's rows again, each padded with zeros to a multiple of [`LANES`] so that
+    /// adding a row is whole vector steps.
+    type_rows: Vec<i8>,
 }
+
+/// Accumulators added in one vector step.
+const LANES: usize = 16;
 
 /// The model's opinion of one contact.
 #[derive(Clone, Debug)]
@@ -143,6 +172,18 @@ pub struct RulesView {
     pub agency: Agency,
     pub grade: u8,
     pub confidence: f32,
+}
+
+impl RulesView {
+    /// How the combination sees a rules decision, given the model's type classes.
+    pub fn of(t: &crate::domain::Triage, types: &[String]) -> RulesView {
+        RulesView {
+            class: types.iter().position(|c| **c == *t.incident_type),
+            agency: t.agency,
+            grade: t.grade.number(),
+            confidence: t.confidence,
+        }
+    }
 }
 
 /// What the combination of rules and model decides.
@@ -248,6 +289,36 @@ impl Fnv {
     }
 }
 
+/// Marks a character 4-gram's hash input apart from any other feature's.
+const CHAR_GRAM: u64 = 0x6367_0000_0000 << 16;
+
+/// A 64-bit mixer (splitmix64's finaliser): a character 4-gram is hashed in one step, not four.
+fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// Feature hashing: eight bytes at a time through the mixer, the kind of feature first. Any
+/// change here moves every feature's bucket: the model must then be trained again.
+#[derive(Clone, Copy)]
+struct Feature(u64);
+
+impl Feature {
+    const fn new(kind: u8) -> Self {
+        Feature(kind as u64)
+    }
+    fn bytes(mut self, b: &[u8]) -> Self {
+        for chunk in b.chunks(8) {
+            let mut x = [0u8; 8];
+            x[..chunk.len()].copy_from_slice(chunk);
+            self.0 = mix(self.0 ^ u64::from_le_bytes(x)).wrapping_add(chunk.len() as u64);
+        }
+        self
+    }
+}
+
 /// FNV-1a of a text, in hex: how model files name the rules they were trained beside.
 pub fn fingerprint(text: &str) -> String {
     format!("{:016x}", Fnv::new().bytes(text.as_bytes()).0)
@@ -273,7 +344,7 @@ impl Features {
         std::str::from_utf8(&self.text[a..b]).unwrap_or("")
     }
 
-    fn push(&mut self, h: Fnv, bits: u32, word: u16) {
+    fn push(&mut self, h: Feature, bits: u32, word: u16) {
         self.buckets.push((h.0 >> (64 - bits)) as u32);
         self.word.push(word);
     }
@@ -314,21 +385,17 @@ impl Features {
             let w = i as u16;
             let (a, b) = self.words[i];
             let word = &text[a..b];
-            self.push(Fnv::new().bytes(b"w:").bytes(word), bits, w);
+            self.push(Feature::new(b'w').bytes(word), bits, w);
             if negated > 0 {
-                self.push(Fnv::new().bytes(b"n:").bytes(word), bits, w);
+                self.push(Feature::new(b'n').bytes(word), bits, w);
                 negated -= 1;
             }
-            if NEGATIONS.iter().any(|n| n.as_bytes() == word) {
+            if is_negation(word) {
                 negated = NEGATION_REACH;
             }
             if i + 1 < words && !breaks[i] {
                 let (c, d) = self.words[i + 1];
-                let h = Fnv::new()
-                    .bytes(b"b:")
-                    .bytes(word)
-                    .bytes(b" ")
-                    .bytes(&text[c..d]);
+                let h = Feature::new(b'b').bytes(word).bytes(&text[c..d]);
                 self.push(h, bits, w);
             }
             if breaks[i] {
@@ -343,29 +410,29 @@ impl Features {
                 padded[1..=n].copy_from_slice(&word[..n]);
                 padded[n + 1] = b'>';
                 for g in padded[..n + 2].windows(4) {
-                    self.push(Fnv::new().bytes(b"c:").bytes(g), bits, w);
+                    let gram = u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
+                    self.push(Feature(mix(CHAR_GRAM | u64::from(gram))), bits, w);
                 }
             }
         }
         self.text = text;
         let field = |name: &str, value: &str| {
-            Fnv::new()
+            Feature::new(b'a')
                 .bytes(name.as_bytes())
-                .bytes(b"=")
                 .bytes(value.as_bytes())
         };
         self.push(field("channel", contact.channel.as_str()), bits, NO_WORD);
         self.push(field("category", contact.category.as_str()), bits, NO_WORD);
         for f in rule_facts {
-            self.push(Fnv::new().bytes(b"f:").bytes(f.as_bytes()), bits, NO_WORD);
+            self.push(Feature::new(b'f').bytes(f.as_bytes()), bits, NO_WORD);
         }
         self.push(
-            Fnv::new().bytes(b"t:").bytes(rule_type.as_bytes()),
+            Feature::new(b't').bytes(rule_type.as_bytes()),
             bits,
             NO_WORD,
         );
         if words == 0 {
-            self.push(Fnv::new().bytes(b"empty"), bits, NO_WORD);
+            self.push(Feature::new(b'e'), bits, NO_WORD);
         }
     }
 
@@ -395,7 +462,7 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            bits: 15,
+            bits: 14,
             epochs: 25,
             seed: 14,
             rate: 4.0,
@@ -513,8 +580,8 @@ impl Model {
             .collect();
         let (type_w, type_scale) = type_head.quantised();
         let (grade_w, grade_scale) = grade_head.quantised();
-        Model {
-            header: Header {
+        Model::new(
+            Header {
                 bits: opts.bits,
                 types,
                 type_scale,
@@ -532,6 +599,24 @@ impl Model {
             },
             type_w,
             grade_w,
+        )
+    }
+
+    fn new(header: Header, type_w: Vec<i8>, grade_w: Vec<i8>) -> Model {
+        let k = header.types.len();
+        let stride = k.div_ceil(LANES) * LANES;
+        let mut type_rows = vec![0i8; (type_w.len() / k.max(1)) * stride];
+        for (row, padded) in type_w
+            .chunks_exact(k.max(1))
+            .zip(type_rows.chunks_exact_mut(stride))
+        {
+            padded[..k].copy_from_slice(row);
+        }
+        Model {
+            header,
+            type_w,
+            grade_w,
+            type_rows,
         }
     }
 
@@ -539,8 +624,21 @@ impl Model {
     pub fn predict(&self, f: &Features) -> Opinion {
         let x = f.value();
         let h = &self.header;
-        let mut types = head(&self.type_w, &h.type_bias, h.type_scale * x, &f.buckets);
-        let grade = head(&self.grade_w, &h.grade_bias, h.grade_scale * x, &f.buckets);
+        let stride = h.types.len().div_ceil(LANES) * LANES;
+        let mut types = head(
+            &self.type_rows,
+            stride,
+            &h.type_bias,
+            h.type_scale * x,
+            &f.buckets,
+        );
+        let grade = head(
+            &self.grade_w,
+            GRADES,
+            &h.grade_bias,
+            h.grade_scale * x,
+            &f.buckets,
+        );
         softmax(&mut types);
         let mut grades = [0f32; GRADES];
         grades.copy_from_slice(&grade);
@@ -554,22 +652,23 @@ impl Model {
             Class::Type(c) => (&self.type_w, self.header.types.len(), c),
             Class::Grade(g) => (&self.grade_w, GRADES, usize::from(g - 1)),
         };
-        let mut by_word: Vec<(u16, i32)> = Vec::new();
+        // Each word's weight, its own and its pairs' and n-grams' together: one slot a word,
+        // so a long narrative costs linear time.
+        let mut by_word = vec![0i32; f.words.len()];
         for (&b, &word) in f.buckets.iter().zip(&f.word) {
-            if word == NO_WORD {
-                continue;
-            }
-            let weight = i32::from(w[b as usize * k + class]);
-            match by_word.iter_mut().find(|(x, _)| *x == word) {
-                Some((_, s)) => *s += weight,
-                None => by_word.push((word, weight)),
+            if word != NO_WORD {
+                by_word[usize::from(word)] += i32::from(w[b as usize * k + class]);
             }
         }
-        by_word.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut order: Vec<usize> = (0..by_word.len()).filter(|&i| by_word[i] > 0).collect();
+        order.sort_by(|&a, &b| by_word[b].cmp(&by_word[a]).then(a.cmp(&b)));
         let mut out: Vec<&str> = Vec::new();
-        for (w, s) in by_word {
-            let word = f.word(w);
-            if s > 0 && out.len() < n && !out.contains(&word) {
+        for i in order {
+            let word = f.word(i as u16);
+            if out.len() == n {
+                break;
+            }
+            if !out.contains(&word) {
                 out.push(word);
             }
         }
@@ -631,23 +730,46 @@ impl Model {
             ));
         }
         let (t, g) = weights.split_at(buckets * types);
-        Ok(Model {
+        Ok(Model::new(
             header,
-            type_w: t.iter().map(|&b| b as i8).collect(),
-            grade_w: g.iter().map(|&b| b as i8).collect(),
-        })
+            t.iter().map(|&b| b as i8).collect(),
+            g.iter().map(|&b| b as i8).collect(),
+        ))
     }
 }
 
-/// One head's logits: bias plus the rows of the features' buckets, scaled.
-fn head(w: &[i8], bias: &[f32], scale: f32, buckets: &[u32]) -> Vec<f32> {
-    let k = bias.len();
-    let mut acc = vec![0i32; k];
-    for &b in buckets {
-        let row = &w[b as usize * k..][..k];
-        acc.iter_mut()
-            .zip(row)
-            .for_each(|(a, &w)| *a += i32::from(w));
+/// One head's logits: bias plus the rows of the features' buckets, scaled. `w` holds a row a
+/// bucket, `stride` long: as long as `bias`, or padded to a multiple of [`LANES`].
+fn head(w: &[i8], stride: usize, bias: &[f32], scale: f32, buckets: &[u32]) -> Vec<f32> {
+    let mut acc = vec![0i32; stride];
+    if stride.is_multiple_of(LANES) {
+        // Sixteen 16-bit sums a vector step; a block of at most 128 rows of signed bytes
+        // (|w| <= 127) cannot overflow them before it is added to the 32-bit sums.
+        let mut block_sum = vec![0i16; stride];
+        for block in buckets.chunks(128) {
+            block_sum.fill(0);
+            for &b in block {
+                let row = &w[b as usize * stride..][..stride];
+                for (a, r) in block_sum
+                    .chunks_exact_mut(LANES)
+                    .zip(row.chunks_exact(LANES))
+                {
+                    for i in 0..LANES {
+                        a[i] += i16::from(r[i]);
+                    }
+                }
+            }
+            acc.iter_mut()
+                .zip(&block_sum)
+                .for_each(|(a, &s)| *a += i32::from(s));
+        }
+    } else {
+        for &b in buckets {
+            let row = &w[b as usize * stride..][..stride];
+            acc.iter_mut()
+                .zip(row)
+                .for_each(|(a, &w)| *a += i32::from(w));
+        }
     }
     acc.iter()
         .zip(bias)

@@ -74,7 +74,7 @@ async fn the_queue_orders_by_grade_then_arrival() {
     let priority = t
         .submit(call(
             "o-3",
-            "there is a suspicious man trying car doors on our street",
+            "a man was trying car doors on our street last night, he has gone now",
         ))
         .await
         .unwrap();

@@ -218,3 +218,28 @@ async fn grade_four_referrals_go_to_the_resolution_desk() {
         r.public_message
     );
 }
+
+#[tokio::test]
+async fn a_preview_that_needs_confirmation_names_the_question_to_ask_and_submit_records_the_doubt()
+{
+    let mut t = TestApp::spawn().await;
+    let contact = call("doubt-1", "help please come quick");
+    let preview = t
+        .intake
+        .preview_triage(p::PreviewTriageRequest {
+            contact: Some(contact.clone()),
+        })
+        .await
+        .expect("preview")
+        .into_inner()
+        .triage
+        .unwrap();
+    assert!(preview.needs_confirmation, "{preview:?}");
+    let q = preview.next_question.expect("a question to ask");
+    assert!(!q.field.is_empty() && q.text.ends_with('?'), "{q:?}");
+    // Submit records that the decision needs confirming; the question is the preview's.
+    let submitted = t.submit(contact).await.unwrap();
+    let triage = submitted.incident.unwrap().triage.unwrap();
+    assert!(triage.needs_confirmation);
+    assert_eq!(triage.grade, preview.grade);
+}

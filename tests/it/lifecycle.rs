@@ -258,7 +258,7 @@ async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor()
     let r = t
         .submit(call(
             "esc-1",
-            "there is a suspicious man trying car doors on our street",
+            "a man was trying car doors on our street last night, he has gone now",
         ))
         .await
         .unwrap();
@@ -344,7 +344,7 @@ async fn a_repeat_call_nearby_links_to_the_incident_and_raises_its_grade() {
     let first = t
         .submit(located(
             "rep-1",
-            "there is a smell of burning near the shops",
+            "a bin is smouldering behind the shops, no one around",
             51.7360,
             0.4690,
         ))

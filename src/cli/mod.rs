@@ -14,6 +14,7 @@ use crate::config::{ServeArgs, Settings};
 use crate::domain::{Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory};
 use crate::proto as p;
 use crate::routing::Table;
+use crate::triage::model::TrainOptions;
 
 mod triage;
 pub use triage::{read_corpora, read_corpus, read_public, triage_line};
@@ -228,19 +229,19 @@ pub enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
         /// Seed of the shuffling: the same seed and corpus give the same file
-        #[arg(long, default_value_t = 14)]
+        #[arg(long, default_value_t = TrainOptions::default().seed)]
         seed: u64,
         /// Passes over the training part
-        #[arg(long, default_value_t = 25)]
+        #[arg(long, default_value_t = TrainOptions::default().epochs)]
         epochs: u32,
         /// log2 of the number of hashed feature buckets
-        #[arg(long, default_value_t = 14, value_parser = clap::value_parser!(u32).range(8..=20))]
+        #[arg(long, default_value_t = TrainOptions::default().bits, value_parser = clap::value_parser!(u32).range(8..=20))]
         bits: u32,
         /// Learning rate of the first pass (it falls as 1/(1+pass))
-        #[arg(long, default_value_t = 4.0)]
+        #[arg(long, default_value_t = TrainOptions::default().rate)]
         rate: f32,
         /// L2 penalty on the weights
-        #[arg(long, default_value_t = 1e-5)]
+        #[arg(long, default_value_t = TrainOptions::default().l2)]
         l2: f32,
         /// Train, then compare with the file already at --out instead of writing it; fail if
         /// they differ
@@ -393,7 +394,7 @@ pub fn run(cli: Cli) -> ExitCode {
             l2,
             check,
         } => {
-            let opts = crate::triage::model::TrainOptions {
+            let opts = TrainOptions {
                 bits,
                 epochs,
                 seed,

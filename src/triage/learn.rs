@@ -7,14 +7,13 @@
 use super::Engine;
 use super::eval::{Gold, Labelled};
 use super::model::{
-    Example, Features, GRADES, Knobs, Model, Opinion, RulesView, TrainOptions, choose, fingerprint,
+    Example, Features, GRADES, Knobs, Model, Opinion, RulesView, TrainOptions, choose, fnv1a,
 };
 use crate::domain::Agency;
 
 /// Whether a contact belongs to the development part of a corpus (else to the training part).
 pub fn is_development(id: &str) -> bool {
-    let hash = u64::from_str_radix(&fingerprint(id), 16).unwrap_or(0);
-    hash.is_multiple_of(5)
+    fnv1a(id).is_multiple_of(5)
 }
 
 /// What a training run did, for the person who ran it.

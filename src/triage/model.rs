@@ -321,7 +321,12 @@ impl Feature {
 
 /// FNV-1a of a text, in hex: how model files name the rules they were trained beside.
 pub fn fingerprint(text: &str) -> String {
-    format!("{:016x}", Fnv::new().bytes(text.as_bytes()).0)
+    format!("{:016x}", fnv1a(text))
+}
+
+/// FNV-1a of a text.
+pub fn fnv1a(text: &str) -> u64 {
+    Fnv::new().bytes(text.as_bytes()).0
 }
 
 /// The hashed features of one contact. `word[i]` is the narrative word feature `i` came from,

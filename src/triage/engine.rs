@@ -626,6 +626,22 @@ impl Engine {
                 ),
             );
             t.grade = Grade::from_number(c.grade).unwrap_or(t.grade);
+        } else if c.grade > t.grade.number() {
+            let words = m
+                .model
+                .weighed_most(f, Class::Grade(c.grade), 4)
+                .join("\", \"");
+            let less: f32 = op.grades[usize::from(t.grade.number())..].iter().sum();
+            t.reasons.insert(
+                1.min(t.reasons.len()),
+                format!(
+                    "grade {} -> {} by the model: a less urgent grade {:.0}% likely: weighed most \"{words}\"",
+                    t.grade.number(),
+                    c.grade,
+                    less * 100.0
+                ),
+            );
+            t.grade = Grade::from_number(c.grade).unwrap_or(t.grade);
         }
         t.confidence = c.confidence;
         t.needs_confirmation = c.needs_confirmation;

@@ -90,6 +90,7 @@ pub fn train(
         override_at: 2.0,
         raise_to_1_at: 2.0,
         raise_one_at: 2.0,
+        lower_at: 2.0,
     };
     let rules_score = score(&tuning, &never, &agency_of, &model.header.type_grades);
     let mut best = (f64::MIN, Knobs::default());
@@ -100,16 +101,19 @@ pub fn train(
             for &override_at in &[0.7, 0.8, 0.9, 2.0] {
                 for &raise_to_1_at in &[0.25, 0.3, 0.4, 0.5, 0.6, 2.0] {
                     for &raise_one_at in &[0.5, 0.6, 0.7, 0.8, 0.9, 2.0] {
-                        let k = Knobs {
-                            weak_rules_below,
-                            take_type_at,
-                            override_at,
-                            raise_to_1_at,
-                            raise_one_at,
-                        };
-                        let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
-                        if s > best.0 {
-                            best = (s, k);
+                        for &lower_at in &[0.6, 0.7, 0.8, 0.9, 2.0] {
+                            let k = Knobs {
+                                weak_rules_below,
+                                take_type_at,
+                                override_at,
+                                raise_to_1_at,
+                                raise_one_at,
+                                lower_at,
+                            };
+                            let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
+                            if s > best.0 {
+                                best = (s, k);
+                            }
                         }
                     }
                 }

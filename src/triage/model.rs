@@ -1,8 +1,8 @@
 //! The learned second opinion: multinomial logistic regression over hashed features of a
 //! contact, with one head for the incident type and one for the grade.
 //!
-//! The features are the narrative's words, word pairs, words after a negation and character
-//! 4-grams, the channel, the online category, the structured answers, and what the rules found
+//! The features are the narrative's words, word pairs, words after a negation and the stems
+//! of longer words (their first five letters), the channel, the online category, the structured answers, and what the rules found
 //! (their facts and their type), so the model learns where the rules go wrong as well as what
 //! the words say. `bluelight train` fits it on the training corpus and writes it beside the
 //! rules (`config/triage.model`); it is loaded and reloaded with them. Training is deterministic
@@ -24,7 +24,11 @@ const MAGIC: &str = "bluelight-model 1";
 
 /// Whether a word negates the few words after them in the same clause.
 fn is_negation(word: &[u8]) -> bool {
+    // Most words are ruled out by their first letter.
     matches!(
+        word.first(),
+        Some(b'n' | b'w' | b'i' | b'a' | b'd' | b'h' | b'c')
+    ) && matches!(
         word,
         b"no"
             | b"not"
@@ -50,6 +54,8 @@ fn is_negation(word: &[u8]) -> bool {
             | b"aint"
     )
 }
+/// How many letters of a longer word make its stem feature.
+const STEM: usize = 5;
 /// How many words after a negation it reaches.
 const NEGATION_REACH: usize = 3;
 
@@ -69,6 +75,15 @@ pub struct Knobs {
     /// The model raises the grade by one step when the more urgent grades are at least this
     /// likely together.
     pub raise_one_at: f32,
+    /// The model lowers a grade 2 or 3 of a type the rules keep (never a grade 1) when the
+    /// less urgent grades are at least this likely together.
+    #[serde(default = "never")]
+    pub lower_at: f32,
+}
+
+/// A knob's value that never lets the model act.
+fn never() -> f32 {
+    2.0
 }
 
 impl Default for Knobs {
@@ -79,6 +94,7 @@ impl Default for Knobs {
             override_at: 0.9,
             raise_to_1_at: 0.5,
             raise_one_at: 0.8,
+            lower_at: never(),
         }
     }
 }
@@ -115,12 +131,11 @@ pub struct Training {
 /// A trained model, its weights quantised to signed bytes.
 pub struct Model {
     pub header: Header,
-    /// The type head's weights, a row of `types.len()` a bucket, as in the file.
-    type_w: Vec<i8>,
-    grade_w: Vec<i8>,
-    /// The type head's rows again, each padded with zeros to a multiple of [`LANES`] so that
-    /// adding a row is whole vector steps.
-    type_rows: Vec<i8>,
+    /// One row a bucket, `stride` long: the type head's weights, then the grade head's, then
+    /// zeros to a multiple of [`LANES`], so that a feature costs one row read in whole vector
+    /// steps. (The file keeps the heads apart.)
+    rows: Vec<i8>,
+    stride: usize,
 }
 
 /// Accumulators added in one vector step.
@@ -206,8 +221,11 @@ const CONFIRM_BELOW: f32 = 0.6;
 
 /// Combines the rules' decision with the model's opinion. The rules stand unless their
 /// evidence is weak and the model is sure of another type, or the model is very sure of
-/// another agency. The model may then raise the grade, never lower it below the rules' own
-/// for a type the rules keep. `agency_of[c]` is the agency of class `c`.
+/// another agency. The model may then raise the grade. It never lowers a grade 1 the rules
+/// gave: an emergency the policy's rules found stays one. It may lower a rules' grade 2 or 3
+/// when it is sure the contact is less urgent, because the rules grade by the worst reading
+/// of a few words and over-triage buries real emergencies too. `agency_of[c]` is the agency
+/// of class `c`.
 pub fn choose(
     k: &Knobs,
     r: &RulesView,
@@ -238,7 +256,14 @@ pub fn choose(
         (r.agency, r.grade, (r.confidence + p) / 2.0)
     };
     let mut grade = base_grade;
-    if agency != Agency::None && grade > 1 {
+    if !take && (2..=3).contains(&grade) {
+        let g = usize::from(grade);
+        let less = &op.grades[g..];
+        if less.iter().sum::<f32>() >= k.lower_at {
+            grade = argmax(less).0 as u8 + grade + 1;
+        }
+    }
+    if agency != Agency::None && grade > 1 && grade >= base_grade {
         let more_urgent: f32 = op.grades[..usize::from(grade - 1)].iter().sum();
         if op.grades[0] >= k.raise_to_1_at {
             grade = 1;
@@ -289,10 +314,7 @@ impl Fnv {
     }
 }
 
-/// Marks a character 4-gram's hash input apart from any other feature's.
-const CHAR_GRAM: u64 = 0x6367_0000_0000 << 16;
-
-/// A 64-bit mixer (splitmix64's finaliser): a character 4-gram is hashed in one step, not four.
+/// A 64-bit mixer (splitmix64's finaliser).
 fn mix(x: u64) -> u64 {
     let mut z = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -300,8 +322,10 @@ fn mix(x: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Feature hashing: eight bytes at a time through the mixer, the kind of feature first. Any
-/// change here moves every feature's bucket: the model must then be trained again.
+/// Feature hashing. A word is hashed once, eight bytes a step through the mixer; its other
+/// features (the word after a negation, the pair it starts) are mixed from that hash. The kind
+/// of feature is mixed in first, so features of different kinds fall apart. Any change here moves every feature's bucket: the model
+/// must then be trained again.
 #[derive(Clone, Copy)]
 struct Feature(u64);
 
@@ -311,11 +335,35 @@ impl Feature {
     }
     fn bytes(mut self, b: &[u8]) -> Self {
         for chunk in b.chunks(8) {
-            let mut x = [0u8; 8];
-            x[..chunk.len()].copy_from_slice(chunk);
-            self.0 = mix(self.0 ^ u64::from_le_bytes(x)).wrapping_add(chunk.len() as u64);
+            // Assembled in a register: a copy into a buffer read back whole stalls the load.
+            let x = chunk.iter().rev().fold(0u64, |x, &c| x << 8 | u64::from(c));
+            self.0 = mix(self.0 ^ x).wrapping_add(chunk.len() as u64);
         }
         self
+    }
+    /// As `bytes(&b[..n])`, where `b` goes on for at least 8 bytes past `n`: eight bytes a
+    /// load, the bytes past `n` masked off.
+    fn padded(mut self, b: &[u8], n: usize) -> Self {
+        for i in (0..n).step_by(8) {
+            let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
+            let left = n - i;
+            let x = if left < 8 {
+                x & ((1 << (8 * left)) - 1)
+            } else {
+                x
+            };
+            self.0 = mix(self.0 ^ x).wrapping_add(left.min(8) as u64);
+        }
+        self
+    }
+    /// A feature of another kind derived from this one. The hash is already mixed: one
+    /// multiplication spreads the kind into the top bits, which make the bucket.
+    fn derived(self, kind: u8) -> Self {
+        Feature((self.0 ^ (u64::from(kind) << 56)).wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+    /// The pair of this word and the next.
+    fn pair(self, next: Feature) -> Self {
+        Feature(self.0.rotate_left(23) ^ next.0).derived(b'b')
     }
 }
 
@@ -338,6 +386,8 @@ pub struct Features {
     /// The narrative, normalised; `words` are ranges of it.
     text: Vec<u8>,
     words: Vec<(usize, usize)>,
+    /// Whether a clause ends after each word.
+    breaks: Vec<bool>,
 }
 
 const NO_WORD: u16 = u16::MAX;
@@ -349,11 +399,6 @@ impl Features {
         std::str::from_utf8(&self.text[a..b]).unwrap_or("")
     }
 
-    fn push(&mut self, h: Feature, bits: u32, word: u16) {
-        self.buckets.push((h.0 >> (64 - bits)) as u32);
-        self.word.push(word);
-    }
-
     /// Extracts the features of `contact`, given the facts and type the rules found.
     pub fn extract<'a>(
         &mut self,
@@ -362,83 +407,88 @@ impl Features {
         rule_facts: impl Iterator<Item = &'a str>,
         rule_type: &str,
     ) {
-        self.buckets.clear();
-        self.word.clear();
-        self.words.clear();
+        // Taken out of `self` while they are filled, so that their lengths stay in registers.
         let mut text = std::mem::take(&mut self.text);
+        let mut words = std::mem::take(&mut self.words);
+        let mut buckets = std::mem::take(&mut self.buckets);
+        let mut from = std::mem::take(&mut self.word);
+        words.clear();
+        buckets.clear();
+        from.clear();
+        let mut push = |h: Feature, word: u16| {
+            buckets.push((h.0 >> (64 - bits)) as u32);
+            from.push(word);
+        };
         normalise(&contact.narrative, &mut text);
-        // Words, and where clauses break (a `.` in the normalised text).
-        let mut breaks = Vec::new();
+        // Words, and where clauses break (a `.` in the normalised text): the normaliser leaves
+        // exactly one separator between words, none before the first or after the last.
+        let mut breaks = std::mem::take(&mut self.breaks);
+        breaks.clear();
         let mut start = 0;
-        for (i, &b) in text
-            .iter()
-            .enumerate()
-            .chain(std::iter::once((text.len(), &b'.')))
-        {
-            if b == b' ' || b == b'.' {
-                if i > start {
-                    self.words.push((start, i));
-                    breaks.push(b == b'.');
-                }
-                start = i + 1;
-            }
+        for i in memchr::memchr2_iter(b' ', b'.', &text).chain([text.len()]) {
+            words.push((start, i));
+            breaks.push(text.get(i) != Some(&b' '));
+            start = i + 1;
         }
-        let words = self.words.len().min(usize::from(NO_WORD) - 1);
+        if text.is_empty() {
+            words.clear();
+            breaks.clear();
+        }
+        let n = words.len().min(usize::from(NO_WORD) - 1);
+        let len = text.len();
+        // Padding, so that a word's bytes load eight at a time.
+        text.extend_from_slice(&[0; 8]);
+        let hash = |i: usize| {
+            let (a, b) = words[i];
+            Feature::new(b'w').padded(&text[a..], b - a)
+        };
         let mut negated = 0usize;
-        #[allow(clippy::needless_range_loop)] // `i` also names the next word and the feature's word
-        for i in 0..words {
+        let mut next = (n > 0).then(|| hash(0));
+        for (i, &(a, b)) in words[..n].iter().enumerate() {
             let w = i as u16;
-            let (a, b) = self.words[i];
             let word = &text[a..b];
-            self.push(Feature::new(b'w').bytes(word), bits, w);
+            let h = next.unwrap_or(Feature(0));
+            next = (i + 1 < n).then(|| hash(i + 1));
+            push(h, w);
             if negated > 0 {
-                self.push(Feature::new(b'n').bytes(word), bits, w);
+                push(h.derived(b'n'), w);
                 negated -= 1;
             }
             if is_negation(word) {
                 negated = NEGATION_REACH;
             }
-            if i + 1 < words && !breaks[i] {
-                let (c, d) = self.words[i + 1];
-                let h = Feature::new(b'b').bytes(word).bytes(&text[c..d]);
-                self.push(h, bits, w);
+            if let Some(next) = next.filter(|_| !breaks[i]) {
+                push(h.pair(next), w);
             }
             if breaks[i] {
                 negated = 0;
             }
-            // Character 4-grams of the word with its edges marked, so misspellings share
-            // most of their features with the spelling.
-            if word.len() >= 3 {
-                let mut padded = [0u8; 34];
-                let n = word.len().min(32);
-                padded[0] = b'<';
-                padded[1..=n].copy_from_slice(&word[..n]);
-                padded[n + 1] = b'>';
-                for g in padded[..n + 2].windows(4) {
-                    let gram = u32::from_le_bytes([g[0], g[1], g[2], g[3]]);
-                    self.push(Feature(mix(CHAR_GRAM | u64::from(gram))), bits, w);
-                }
+            // A longer word's first five letters, so that "stabbed" and "stabbing", or
+            // "screaming" and "screamed", share a feature.
+            if word.len() > STEM {
+                push(Feature::new(b's').padded(&text[a..], STEM), w);
             }
         }
-        self.text = text;
         let field = |name: &str, value: &str| {
             Feature::new(b'a')
                 .bytes(name.as_bytes())
                 .bytes(value.as_bytes())
         };
-        self.push(field("channel", contact.channel.as_str()), bits, NO_WORD);
-        self.push(field("category", contact.category.as_str()), bits, NO_WORD);
+        push(field("channel", contact.channel.as_str()), NO_WORD);
+        push(field("category", contact.category.as_str()), NO_WORD);
         for f in rule_facts {
-            self.push(Feature::new(b'f').bytes(f.as_bytes()), bits, NO_WORD);
+            push(Feature::new(b'f').bytes(f.as_bytes()), NO_WORD);
         }
-        self.push(
-            Feature::new(b't').bytes(rule_type.as_bytes()),
-            bits,
-            NO_WORD,
-        );
-        if words == 0 {
-            self.push(Feature::new(b'e'), bits, NO_WORD);
+        push(Feature::new(b't').bytes(rule_type.as_bytes()), NO_WORD);
+        if n == 0 {
+            push(Feature::new(b'e'), NO_WORD);
         }
+        text.truncate(len);
+        self.text = text;
+        self.words = words;
+        self.breaks = breaks;
+        self.buckets = buckets;
+        self.word = from;
     }
 
     /// Every feature counts as 1/sqrt(n), so long and short contacts weigh alike.
@@ -467,10 +517,10 @@ pub struct TrainOptions {
 impl Default for TrainOptions {
     fn default() -> Self {
         TrainOptions {
-            bits: 14,
+            bits: 15,
             epochs: 25,
             seed: 14,
-            rate: 4.0,
+            rate: 6.0,
             l2: 1e-5,
         }
     }
@@ -602,26 +652,24 @@ impl Model {
                     rules_hash,
                 },
             },
-            type_w,
-            grade_w,
+            &type_w,
+            &grade_w,
         )
     }
 
-    fn new(header: Header, type_w: Vec<i8>, grade_w: Vec<i8>) -> Model {
+    fn new(header: Header, type_w: &[i8], grade_w: &[i8]) -> Model {
         let k = header.types.len();
-        let stride = k.div_ceil(LANES) * LANES;
-        let mut type_rows = vec![0i8; (type_w.len() / k.max(1)) * stride];
-        for (row, padded) in type_w
-            .chunks_exact(k.max(1))
-            .zip(type_rows.chunks_exact_mut(stride))
-        {
-            padded[..k].copy_from_slice(row);
+        let stride = (k + GRADES).div_ceil(LANES) * LANES;
+        let buckets = 1usize << header.bits;
+        let mut rows = vec![0i8; buckets * stride];
+        for (b, row) in rows.chunks_exact_mut(stride).enumerate() {
+            row[..k].copy_from_slice(&type_w[b * k..][..k]);
+            row[k..k + GRADES].copy_from_slice(&grade_w[b * GRADES..][..GRADES]);
         }
         Model {
             header,
-            type_w,
-            grade_w,
-            type_rows,
+            rows,
+            stride,
         }
     }
 
@@ -629,40 +677,33 @@ impl Model {
     pub fn predict(&self, f: &Features) -> Opinion {
         let x = f.value();
         let h = &self.header;
-        let stride = h.types.len().div_ceil(LANES) * LANES;
-        let mut types = head(
-            &self.type_rows,
-            stride,
-            &h.type_bias,
-            h.type_scale * x,
-            &f.buckets,
-        );
-        let grade = head(
-            &self.grade_w,
-            GRADES,
-            &h.grade_bias,
-            h.grade_scale * x,
-            &f.buckets,
-        );
+        let k = h.types.len();
+        let sums = sum_rows(&self.rows, self.stride, &f.buckets);
+        let mut types: Vec<f32> = sums[..k]
+            .iter()
+            .zip(&h.type_bias)
+            .map(|(&s, &b)| b + s as f32 * h.type_scale * x)
+            .collect();
+        let mut grades: [f32; GRADES] =
+            std::array::from_fn(|g| h.grade_bias[g] + sums[k + g] as f32 * h.grade_scale * x);
         softmax(&mut types);
-        let mut grades = [0f32; GRADES];
-        grades.copy_from_slice(&grade);
         softmax(&mut grades);
         Opinion { types, grades }
     }
 
     /// The narrative words that weighed most for a class of one head, most first, at most `n`.
     pub fn weighed_most<'f>(&self, f: &'f Features, class: Class, n: usize) -> Vec<&'f str> {
-        let (w, k, class) = match class {
-            Class::Type(c) => (&self.type_w, self.header.types.len(), c),
-            Class::Grade(g) => (&self.grade_w, GRADES, usize::from(g - 1)),
+        let column = match class {
+            Class::Type(c) => c,
+            Class::Grade(g) => self.header.types.len() + usize::from(g - 1),
         };
         // Each word's weight, its own and its pairs' and n-grams' together: one slot a word,
         // so a long narrative costs linear time.
         let mut by_word = vec![0i32; f.words.len()];
         for (&b, &word) in f.buckets.iter().zip(&f.word) {
             if word != NO_WORD {
-                by_word[usize::from(word)] += i32::from(w[b as usize * k + class]);
+                by_word[usize::from(word)] +=
+                    i32::from(self.rows[b as usize * self.stride + column]);
             }
         }
         let mut order: Vec<usize> = (0..by_word.len()).filter(|&i| by_word[i] > 0).collect();
@@ -682,7 +723,8 @@ impl Model {
 
     /// The model file's bytes.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.type_w.len() + self.grade_w.len() + 4096);
+        let k = self.header.types.len();
+        let mut out = Vec::with_capacity(self.rows.len() + 4096);
         out.extend_from_slice(MAGIC.as_bytes());
         out.push(b'\n');
         out.extend_from_slice(
@@ -691,8 +733,11 @@ impl Model {
                 .as_bytes(),
         );
         out.push(b'\n');
-        out.extend(self.type_w.iter().map(|&w| w as u8));
-        out.extend(self.grade_w.iter().map(|&w| w as u8));
+        for range in [0..k, k..k + GRADES] {
+            for row in self.rows.chunks_exact(self.stride) {
+                out.extend(row[range.clone()].iter().map(|&w| w as u8));
+            }
+        }
         out
     }
 
@@ -735,51 +780,34 @@ impl Model {
             ));
         }
         let (t, g) = weights.split_at(buckets * types);
-        Ok(Model::new(
-            header,
-            t.iter().map(|&b| b as i8).collect(),
-            g.iter().map(|&b| b as i8).collect(),
-        ))
+        let signed = |b: &[u8]| b.iter().map(|&b| b as i8).collect::<Vec<_>>();
+        Ok(Model::new(header, &signed(t), &signed(g)))
     }
 }
 
-/// One head's logits: bias plus the rows of the features' buckets, scaled. `w` holds a row a
-/// bucket, `stride` long: as long as `bias`, or padded to a multiple of [`LANES`].
-fn head(w: &[i8], stride: usize, bias: &[f32], scale: f32, buckets: &[u32]) -> Vec<f32> {
+/// The sum of the rows of the features' buckets, each row `stride` long, a multiple of
+/// [`LANES`]: sixteen 16-bit sums a vector step; a block of at most 128 rows of signed bytes
+/// (|w| <= 127) cannot overflow them before it is added to the 32-bit sums.
+#[inline(never)]
+fn sum_rows(rows: &[i8], stride: usize, buckets: &[u32]) -> Vec<i32> {
+    let (rows, rest) = rows.as_chunks::<LANES>();
+    debug_assert!(rest.is_empty() && stride.is_multiple_of(LANES));
+    let steps = stride / LANES;
     let mut acc = vec![0i32; stride];
-    if stride.is_multiple_of(LANES) {
-        // Sixteen 16-bit sums a vector step; a block of at most 128 rows of signed bytes
-        // (|w| <= 127) cannot overflow them before it is added to the 32-bit sums.
-        let mut block_sum = vec![0i16; stride];
-        for block in buckets.chunks(128) {
-            block_sum.fill(0);
-            for &b in block {
-                let row = &w[b as usize * stride..][..stride];
-                for (a, r) in block_sum
-                    .chunks_exact_mut(LANES)
-                    .zip(row.chunks_exact(LANES))
-                {
-                    for i in 0..LANES {
-                        a[i] += i16::from(r[i]);
-                    }
-                }
+    let mut block_sum = vec![[0i16; LANES]; steps];
+    for block in buckets.chunks(128) {
+        block_sum.fill([0; LANES]);
+        for &b in block {
+            let row = &rows[b as usize * steps..][..steps];
+            for (a, r) in block_sum.iter_mut().zip(row) {
+                *a = std::array::from_fn(|i| a[i].wrapping_add(i16::from(r[i])));
             }
-            acc.iter_mut()
-                .zip(&block_sum)
-                .for_each(|(a, &s)| *a += i32::from(s));
         }
-    } else {
-        for &b in buckets {
-            let row = &w[b as usize * stride..][..stride];
-            acc.iter_mut()
-                .zip(row)
-                .for_each(|(a, &w)| *a += i32::from(w));
-        }
+        acc.iter_mut()
+            .zip(block_sum.as_flattened())
+            .for_each(|(a, &s)| *a += i32::from(s));
     }
-    acc.iter()
-        .zip(bias)
-        .map(|(&a, &b)| b + a as f32 * scale)
-        .collect()
+    acc
 }
 
 #[cfg(test)]
@@ -834,6 +862,19 @@ mod tests {
     }
 
     #[test]
+    fn a_word_loaded_eight_bytes_at_a_time_hashes_as_its_bytes() {
+        let text = b"a seventeen-letter word and more after it\0\0\0\0\0\0\0\0";
+        for n in 0..=text.len() - 8 {
+            for start in 0..3.min(text.len() - 8 - n + 1) {
+                assert_eq!(
+                    Feature::new(b'w').padded(&text[start..], n).0,
+                    Feature::new(b'w').bytes(&text[start..start + n]).0
+                );
+            }
+        }
+    }
+
+    #[test]
     fn training_is_deterministic_for_a_seed() {
         assert_eq!(trained().to_bytes(), trained().to_bytes());
     }
@@ -878,7 +919,7 @@ mod tests {
     }
 
     #[test]
-    fn the_model_never_lowers_the_grade_of_a_type_the_rules_keep() {
+    fn the_model_never_lowers_a_grade_1_the_rules_gave() {
         let op = Opinion {
             types: vec![0.05, 0.95],
             grades: [0.01, 0.01, 0.08, 0.9],
@@ -891,8 +932,38 @@ mod tests {
         };
         let agencies = [Agency::Fire, Agency::Police];
         let priors = [[0.25; GRADES]; 2];
-        let c = choose(&Knobs::default(), &rules, &op, &agencies, &priors);
+        let sure = Knobs {
+            lower_at: 0.5,
+            ..Knobs::default()
+        };
+        let c = choose(&sure, &rules, &op, &agencies, &priors);
         assert_eq!((c.take, c.grade), (None, 1));
+    }
+
+    #[test]
+    fn a_sure_model_lowers_a_grade_2_or_3_of_the_rules_and_only_when_sure() {
+        let op = Opinion {
+            types: vec![0.05, 0.95],
+            grades: [0.01, 0.09, 0.2, 0.7],
+        };
+        let rules = |grade| RulesView {
+            class: Some(1),
+            agency: Agency::Police,
+            grade,
+            confidence: 0.9,
+        };
+        let agencies = [Agency::Fire, Agency::Police];
+        let priors = [[0.25; GRADES]; 2];
+        let at = |lower_at| Knobs {
+            lower_at,
+            ..Knobs::default()
+        };
+        let grade = |k: &Knobs, g| choose(k, &rules(g), &op, &agencies, &priors).grade;
+        // 90% on grades 3 and 4 against a rules grade 2: lowered to the likelier, 4.
+        assert_eq!(grade(&at(0.8), 2), 4);
+        assert_eq!(grade(&at(0.95), 2), 2);
+        assert_eq!(grade(&at(0.6), 3), 4);
+        assert_eq!(grade(&Knobs::default(), 2), 2, "off by default");
     }
 
     #[test]

@@ -60,7 +60,7 @@ async fn the_queue_orders_by_grade_then_arrival() {
     let scheduled = t
         .submit(call(
             "o-1",
-            "someone stole my bike from the garden last week",
+            "someone broke into my shed last night and took my tools",
         ))
         .await
         .unwrap();

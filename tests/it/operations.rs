@@ -17,7 +17,10 @@ async fn a_closed_desk_overflows_and_statistics_show_it() {
         .await
         .expect("close desk");
     let r = t
-        .submit(call("ov-1", "my bike was stolen from outside the station"))
+        .submit(call(
+            "ov-1",
+            "my car was broken into overnight and my laptop taken",
+        ))
         .await
         .unwrap();
     assert_eq!(desks(&r), vec!["police-overflow"]);
@@ -187,7 +190,7 @@ async fn another_replica_routes_around_a_closed_desk_as_soon_as_it_is_closed() {
     let (_stop, stopped) = tokio::sync::watch::channel(false);
     tokio::spawn(other.clone().follow_desk_status(stopped));
     let contact = bluelight::domain::Contact {
-        narrative: "my bike was stolen from outside the station".into(),
+        narrative: "my car was broken into overnight and my laptop taken".into(),
         location: bluelight::domain::Location {
             postcode: "CM1 1AA".into(),
             ..Default::default()

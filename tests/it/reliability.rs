@@ -20,7 +20,7 @@ fn lone(id: &str, narrative: &str) -> p::Contact {
 }
 
 const NARRATIVES: &[&str] = &[
-    "someone stole my bike from the station last week",
+    "someone smashed my car window last night and took the stereo",
     "a man is attacking people with a knife outside the shop",
     "there is a suspicious man trying car doors on our street",
     "my shed has been broken into overnight",

@@ -613,32 +613,31 @@ impl Engine {
             };
             t.grade = Grade::from_number(c.base_grade).unwrap_or(rule.grade);
         }
-        if c.grade < t.grade.number() {
-            let words = m.model.weighed_most(f, Class::Grade(1), 4).join("\", \"");
+        if c.grade != t.grade.number() {
+            let (weighed, why) = if c.grade < t.grade.number() {
+                let g12 = op.grades[0] + op.grades[1];
+                (
+                    Class::Grade(1),
+                    format!(
+                        "grade 1 {:.0}% likely, grade 1 or 2 {:.0}%",
+                        op.grades[0] * 100.0,
+                        g12 * 100.0
+                    ),
+                )
+            } else {
+                let less: f32 = op.grades[usize::from(t.grade.number())..].iter().sum();
+                (
+                    Class::Grade(c.grade),
+                    format!("a less urgent grade {:.0}% likely", less * 100.0),
+                )
+            };
+            let words = m.model.weighed_most(f, weighed, 4).join("\", \"");
             t.reasons.insert(
                 1.min(t.reasons.len()),
                 format!(
-                    "grade {} -> {} by the model: grade 1 {:.0}% likely, grade 1 or 2 {:.0}%: weighed most \"{words}\"",
+                    "grade {} -> {} by the model: {why}: weighed most \"{words}\"",
                     t.grade.number(),
-                    c.grade,
-                    op.grades[0] * 100.0,
-                    (op.grades[0] + op.grades[1]) * 100.0
-                ),
-            );
-            t.grade = Grade::from_number(c.grade).unwrap_or(t.grade);
-        } else if c.grade > t.grade.number() {
-            let words = m
-                .model
-                .weighed_most(f, Class::Grade(c.grade), 4)
-                .join("\", \"");
-            let less: f32 = op.grades[usize::from(t.grade.number())..].iter().sum();
-            t.reasons.insert(
-                1.min(t.reasons.len()),
-                format!(
-                    "grade {} -> {} by the model: a less urgent grade {:.0}% likely: weighed most \"{words}\"",
-                    t.grade.number(),
-                    c.grade,
-                    less * 100.0
+                    c.grade
                 ),
             );
             t.grade = Grade::from_number(c.grade).unwrap_or(t.grade);

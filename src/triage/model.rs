@@ -2,9 +2,9 @@
 //! contact, with one head for the incident type and one for the grade.
 //!
 //! The features are the narrative's words, word pairs, words after a negation and the stems
-//! of longer words (their first five letters), the channel, the online category, the structured answers, and what the rules found
-//! (their facts and their type), so the model learns where the rules go wrong as well as what
-//! the words say. `bluelight train` fits it on the training corpus and writes it beside the
+//! of longer words (their first five letters), the channel, the online category, the
+//! structured answers, and what the rules found (their facts and their type), so the model
+//! learns where the rules go wrong as well as what the words say. `bluelight train` fits it on the training corpus and writes it beside the
 //! rules (`config/triage.model`); it is loaded and reloaded with them. Training is deterministic
 //! for a given seed and corpus, so the committed file can be rebuilt and compared byte for byte.
 //!
@@ -256,14 +256,11 @@ pub fn choose(
         (r.agency, r.grade, (r.confidence + p) / 2.0)
     };
     let mut grade = base_grade;
-    if !take && (2..=3).contains(&grade) {
-        let g = usize::from(grade);
-        let less = &op.grades[g..];
-        if less.iter().sum::<f32>() >= k.lower_at {
-            grade = argmax(less).0 as u8 + grade + 1;
-        }
-    }
-    if agency != Agency::None && grade > 1 && grade >= base_grade {
+    let less = &op.grades[usize::from(grade).min(GRADES)..];
+    let lower = !take && (2..=3).contains(&grade) && less.iter().sum::<f32>() >= k.lower_at;
+    if lower {
+        grade += argmax(less).0 as u8 + 1;
+    } else if agency != Agency::None && grade > 1 {
         let more_urgent: f32 = op.grades[..usize::from(grade - 1)].iter().sum();
         if op.grades[0] >= k.raise_to_1_at {
             grade = 1;
@@ -324,8 +321,8 @@ fn mix(x: u64) -> u64 {
 
 /// Feature hashing. A word is hashed once, eight bytes a step through the mixer; its other
 /// features (the word after a negation, the pair it starts) are mixed from that hash. The kind
-/// of feature is mixed in first, so features of different kinds fall apart. Any change here moves every feature's bucket: the model
-/// must then be trained again.
+/// of feature is mixed in first, so features of different kinds fall apart. Any change here
+/// moves every feature's bucket: the model must then be trained again.
 #[derive(Clone, Copy)]
 struct Feature(u64);
 
@@ -333,28 +330,30 @@ impl Feature {
     const fn new(kind: u8) -> Self {
         Feature(kind as u64)
     }
-    fn bytes(mut self, b: &[u8]) -> Self {
-        for chunk in b.chunks(8) {
+    /// Mixes in up to eight bytes, `x` holding them little-endian.
+    fn eight(self, x: u64, len: usize) -> Self {
+        Feature(mix(self.0 ^ x).wrapping_add(len as u64))
+    }
+    fn bytes(self, b: &[u8]) -> Self {
+        b.chunks(8).fold(self, |h, chunk| {
             // Assembled in a register: a copy into a buffer read back whole stalls the load.
             let x = chunk.iter().rev().fold(0u64, |x, &c| x << 8 | u64::from(c));
-            self.0 = mix(self.0 ^ x).wrapping_add(chunk.len() as u64);
-        }
-        self
+            h.eight(x, chunk.len())
+        })
     }
     /// As `bytes(&b[..n])`, where `b` goes on for at least 8 bytes past `n`: eight bytes a
     /// load, the bytes past `n` masked off.
-    fn padded(mut self, b: &[u8], n: usize) -> Self {
-        for i in (0..n).step_by(8) {
+    fn padded(self, b: &[u8], n: usize) -> Self {
+        (0..n).step_by(8).fold(self, |h, i| {
             let x = u64::from_le_bytes(b[i..i + 8].try_into().expect("eight bytes"));
-            let left = n - i;
-            let x = if left < 8 {
-                x & ((1 << (8 * left)) - 1)
+            let len = (n - i).min(8);
+            let x = if len < 8 {
+                x & ((1 << (8 * len)) - 1)
             } else {
                 x
             };
-            self.0 = mix(self.0 ^ x).wrapping_add(left.min(8) as u64);
-        }
-        self
+            h.eight(x, len)
+        })
     }
     /// A feature of another kind derived from this one. The hash is already mixed: one
     /// multiplication spreads the kind into the top bits, which make the bucket.
@@ -425,14 +424,12 @@ impl Features {
         let mut breaks = std::mem::take(&mut self.breaks);
         breaks.clear();
         let mut start = 0;
-        for i in memchr::memchr2_iter(b' ', b'.', &text).chain([text.len()]) {
-            words.push((start, i));
-            breaks.push(text.get(i) != Some(&b' '));
-            start = i + 1;
-        }
-        if text.is_empty() {
-            words.clear();
-            breaks.clear();
+        if !text.is_empty() {
+            for i in memchr::memchr2_iter(b' ', b'.', &text).chain([text.len()]) {
+                words.push((start, i));
+                breaks.push(text.get(i) != Some(&b' '));
+                start = i + 1;
+            }
         }
         let n = words.len().min(usize::from(NO_WORD) - 1);
         let len = text.len();
@@ -447,7 +444,8 @@ impl Features {
         for (i, &(a, b)) in words[..n].iter().enumerate() {
             let w = i as u16;
             let word = &text[a..b];
-            let h = next.unwrap_or(Feature(0));
+            // `next` holds this word's hash: each word is hashed once, a step ahead.
+            let Some(h) = next else { break };
             next = (i + 1 < n).then(|| hash(i + 1));
             push(h, w);
             if negated > 0 {
@@ -787,7 +785,8 @@ impl Model {
 
 /// The sum of the rows of the features' buckets, each row `stride` long, a multiple of
 /// [`LANES`]: sixteen 16-bit sums a vector step; a block of at most 128 rows of signed bytes
-/// (|w| <= 127) cannot overflow them before it is added to the 32-bit sums.
+/// (|w| <= 127) cannot overflow them before it is added to the 32-bit sums. Kept out of line:
+/// inlined into its caller, the compiler added the rows a byte at a time (3-4 times slower).
 #[inline(never)]
 fn sum_rows(rows: &[i8], stride: usize, buckets: &[u32]) -> Vec<i32> {
     let (rows, rest) = rows.as_chunks::<LANES>();

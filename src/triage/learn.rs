@@ -31,6 +31,8 @@ struct Tuning {
     view: RulesView,
     opinion: Opinion,
     gold: Gold,
+    /// The model class of the gold type, if the model knows it.
+    gold_class: Option<usize>,
 }
 
 /// Fits a model beside the rules-only `engine` on the labelled `cases`.
@@ -80,6 +82,11 @@ pub fn train(
             Tuning {
                 view: RulesView::of(&t, &model.header.types),
                 opinion: model.predict(&f),
+                gold_class: model
+                    .header
+                    .types
+                    .iter()
+                    .position(|c| *c == gold.incident_type),
                 gold: (*gold).clone(),
             }
         })
@@ -91,6 +98,7 @@ pub fn train(
         raise_to_1_at: 2.0,
         raise_one_at: 2.0,
         lower_at: 2.0,
+        lower_1_at: 2.0,
     };
     let rules_score = score(&tuning, &never, &agency_of, &model.header.type_grades);
     let mut best = (f64::MIN, Knobs::default());
@@ -102,17 +110,20 @@ pub fn train(
                 for &raise_to_1_at in &[0.25, 0.3, 0.4, 0.5, 0.6, 2.0] {
                     for &raise_one_at in &[0.5, 0.6, 0.7, 0.8, 0.9, 2.0] {
                         for &lower_at in &[0.6, 0.7, 0.8, 0.9, 2.0] {
-                            let k = Knobs {
-                                weak_rules_below,
-                                take_type_at,
-                                override_at,
-                                raise_to_1_at,
-                                raise_one_at,
-                                lower_at,
-                            };
-                            let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
-                            if s > best.0 {
-                                best = (s, k);
+                            for &lower_1_at in &[0.9, 0.95, 0.97, 0.99, 2.0] {
+                                let k = Knobs {
+                                    weak_rules_below,
+                                    take_type_at,
+                                    override_at,
+                                    raise_to_1_at,
+                                    raise_one_at,
+                                    lower_at,
+                                    lower_1_at,
+                                };
+                                let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
+                                if s > best.0 {
+                                    best = (s, k);
+                                }
                             }
                         }
                     }
@@ -134,12 +145,13 @@ pub fn train(
 /// The tuning objective: agency and exact-grade accuracy, less five times the grade-1
 /// under-triage rate and twice the over-triage rate beyond 15%. Missing an emergency costs most.
 fn score(cases: &[Tuning], k: &Knobs, agency_of: &[Agency], type_grades: &[[f32; GRADES]]) -> f64 {
-    let (mut agency, mut grade, mut g1, mut under, mut over) =
-        (0usize, 0usize, 0usize, 0usize, 0usize);
+    let (mut agency, mut grade, mut kind, mut g1, mut under, mut over) =
+        (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     for c in cases {
         let choice = choose(k, &c.view, &c.opinion, agency_of, type_grades);
         agency += usize::from(choice.agency == c.gold.agency);
         grade += usize::from(choice.grade == c.gold.grade);
+        kind += usize::from(choice.take.or(c.view.class) == c.gold_class);
         if c.gold.grade == 1 {
             g1 += 1;
             under += usize::from(choice.grade > 1);
@@ -149,5 +161,7 @@ fn score(cases: &[Tuning], k: &Knobs, agency_of: &[Agency], type_grades: &[[f32;
     let n = cases.len().max(1) as f64;
     let under_rate = under as f64 / g1.max(1) as f64;
     let over_rate = over as f64 / n;
-    agency as f64 / n + grade as f64 / n - 5.0 * under_rate - 2.0 * (over_rate - 0.15).max(0.0)
+    (agency as f64 + grade as f64 + 0.5 * kind as f64) / n
+        - 5.0 * under_rate
+        - 2.0 * (over_rate - 0.15).max(0.0)
 }

@@ -3,7 +3,8 @@
 //! their own way (`activation=automatic`, `automaticActivation: true`, `AUTO=1`, `eCall (manual)`;
 //! `zones 3 and 4`, `02:14`), so fields are found by key words and the values next to them on
 //! the normalised text, not by one fixed layout. What is found becomes builtin facts
-//! (`ecall.automatic`, `ecall.no_voice`, `alarm_centre.night`, ...) before the rules run.
+//! (`ecall.automatic`, `ecall.no_voice`, `alarm_centre.night`, `alarm_centre.fire_signal`, ...)
+//! before the rules run.
 
 use super::text::normalise;
 use crate::domain::{Channel, Contact};
@@ -17,6 +18,9 @@ pub const FACTS: &[&str] = &[
     "ecall.voice",
     "alarm_centre.night",
     "alarm_centre.zones_multiple",
+    "alarm_centre.day",
+    "alarm_centre.fire_signal",
+    "alarm_centre.confirmed",
 ];
 
 const AUTOMATIC: usize = 0;
@@ -26,7 +30,54 @@ const NO_VOICE: usize = 3;
 const VOICE: usize = 4;
 const NIGHT: usize = 5;
 const ZONES: usize = 6;
+const DAY: usize = 7;
+const FIRE_SIGNAL: usize = 8;
+const CONFIRMED: usize = 9;
 
+/// Words naming a fire signal, and words naming a signal of another kind (which win: "smoke"
+/// in an intruder message is a zone's name or a guess, not the alarm).
+const FIRE_SIGNALS: &[&str] = &["fire", "afa", "smoke", "heat", "sprinkler", "sprinklers"];
+const OTHER_SIGNALS: &[&str] = &[
+    "intruder",
+    "burglar",
+    "burglary",
+    "pir",
+    "panic",
+    "holdup",
+    "hold",
+    "attack",
+    "duress",
+    "gas",
+    "co",
+    "flood",
+    "water",
+    "lift",
+    "fault",
+    "technical",
+];
+/// Words that void a confirmation when they come just before it ("not confirmed", "awaiting
+/// confirmation") or just after it ("confirmed false alarm", "confirmation: none").
+const UNCONFIRMED_BEFORE: &[&str] = &[
+    "not", "no", "un", "awaiting", "without", "unable", "nothing",
+];
+const UNCONFIRMED_AFTER: &[&str] = &[
+    "none",
+    "no",
+    "nil",
+    "n",
+    "false",
+    "pending",
+    "awaited",
+    "not",
+    "nothing",
+    "all",
+    "clear",
+    "fault",
+    "faulty",
+    "accidental",
+    "unwanted",
+    "test",
+];
 /// Values that say yes or no after a key.
 const YES: &[&str] = &["true", "1", "y", "yes", "automatic", "auto", "on"];
 const NO: &[&str] = &["false", "0", "n", "no", "manual", "off"];
@@ -174,33 +225,47 @@ fn ecall(text: &str, out: &mut Vec<usize>) {
 }
 
 fn alarm_centre(text: &str, out: &mut Vec<usize>) {
-    // A time of day: "02:14", "0214 hrs", "at 23.40".
+    // A time of day: "02:14", "23.40", "0214 hrs", "1342hrs".
     let bytes = text.as_bytes();
-    let mut night = false;
-    for i in 0..bytes.len().saturating_sub(4) {
-        let d = |j: usize| {
-            bytes
-                .get(j)
-                .filter(|b| b.is_ascii_digit())
-                .map(|b| b - b'0')
+    let (mut night, mut day) = (false, false);
+    let digit = |j: usize| {
+        bytes
+            .get(j)
+            .filter(|b| b.is_ascii_digit())
+            .map(|b| b - b'0')
+    };
+    for i in 0..bytes.len().saturating_sub(3) {
+        if i > 0 && bytes[i - 1].is_ascii_digit() {
+            continue;
+        }
+        let (Some(h1), Some(h2)) = (digit(i), digit(i + 1)) else {
+            continue;
         };
-        let before_ok = i == 0 || !bytes[i - 1].is_ascii_digit();
-        if let (true, Some(h1), Some(h2), Some(b':' | b'.'), Some(m1), Some(_)) = (
-            before_ok,
-            d(i),
-            d(i + 1),
-            bytes.get(i + 2).copied(),
-            d(i + 3),
-            d(i + 4),
-        ) {
+        let minutes_at = match bytes.get(i + 2) {
+            Some(b':' | b'.') => i + 3,
+            // Four digits then "hrs": the byte after the digits is a character boundary.
+            _ if digit(i + 2).is_some() && digit(i + 3).is_some() && digit(i + 4).is_none() => {
+                let rest = text[i + 4..].trim_start().as_bytes();
+                if !rest
+                    .get(..3)
+                    .is_some_and(|r| r.eq_ignore_ascii_case(b"hrs"))
+                {
+                    continue;
+                }
+                i + 2
+            }
+            _ => continue,
+        };
+        if let (Some(m1), Some(_)) = (digit(minutes_at), digit(minutes_at + 1)) {
             let hour = h1 * 10 + h2;
-            if m1 < 6 && hour < 24 && !(6..22).contains(&hour) {
-                night = true;
+            if m1 < 6 && hour < 24 {
+                if (6..22).contains(&hour) {
+                    day = true;
+                } else {
+                    night = true;
+                }
             }
         }
-    }
-    if night {
-        out.push(NIGHT);
     }
     // Zones: "zone 3", "zones 3 and 4", "z4", "2nd zone", "second zone", "two zones".
     let (norm, spans) = words(text);
@@ -250,6 +315,41 @@ fn alarm_centre(text: &str, out: &mut Vec<usize>) {
     }
     if multiple || zones.len() >= 2 {
         out.push(ZONES);
+    }
+    // Without a time, the words of one: "overnight", "this morning".
+    if !night && !day {
+        night = all
+            .iter()
+            .any(|w| matches!(*w, "night" | "overnight" | "nighttime" | "midnight"));
+        day = !night
+            && all
+                .iter()
+                .any(|w| matches!(*w, "daytime" | "morning" | "afternoon" | "lunchtime"));
+    }
+    if night {
+        out.push(NIGHT);
+    } else if day {
+        out.push(DAY);
+    }
+    if all.iter().any(|w| FIRE_SIGNALS.contains(w))
+        && !all.iter().any(|w| OTHER_SIGNALS.contains(w))
+    {
+        out.push(FIRE_SIGNAL);
+    }
+    let confirmed = all.iter().enumerate().any(|(i, w)| {
+        matches!(
+            *w,
+            "confirmed" | "confirms" | "confirmation" | "verified" | "genuine"
+        ) && !all[i.saturating_sub(2)..i]
+            .iter()
+            .any(|v| UNCONFIRMED_BEFORE.contains(v))
+            && !all[i + 1..]
+                .iter()
+                .take(2)
+                .any(|v| UNCONFIRMED_AFTER.contains(v))
+    });
+    if confirmed {
+        out.push(CONFIRMED);
     }
 }
 
@@ -334,6 +434,53 @@ mod tests {
     }
 
     #[test]
+    fn alarm_centre_messages_give_the_signal_the_time_and_a_confirmation() {
+        for (text, want) in [
+            (
+                "AFA | school | z4 | 1342 hrs | unconfirmed",
+                "alarm_centre.day",
+            ),
+            (
+                "FIRE signal, offices, 0215hrs, keyholder en route",
+                "alarm_centre.night",
+            ),
+            (
+                "smoke detector zone 2, unoccupied overnight",
+                "alarm_centre.night",
+            ),
+            (
+                "fire alarm, warehouse, 10:05, fire confirmed by staff",
+                "alarm_centre.confirmed",
+            ),
+            (
+                "Heat detector, zone 6. Confirmation: keyholder sees smoke",
+                "alarm_centre.confirmed",
+            ),
+        ] {
+            let f = found(Channel::AlarmReceivingCentre, text);
+            assert!(
+                f.contains(&want) && f.contains(&"alarm_centre.fire_signal"),
+                "{text}: {f:?}"
+            );
+        }
+        for text in [
+            "fire alarm, offices, 14:10, not confirmed",
+            "AFA, shop, awaiting confirmation",
+            "Fire, school, 11:00, caretaker confirmed false alarm, burnt toast",
+            "Fire alarm, confirmation: none",
+        ] {
+            let f = found(Channel::AlarmReceivingCentre, text);
+            assert!(!f.contains(&"alarm_centre.confirmed"), "{text}: {f:?}");
+        }
+        // Another kind of signal wins over a word of fire.
+        let f = found(
+            Channel::AlarmReceivingCentre,
+            "INTRUDER, zone 3 'fire exit door'",
+        );
+        assert!(!f.contains(&"alarm_centre.fire_signal"), "{f:?}");
+    }
+
+    #[test]
     fn alarm_centre_messages_give_night_and_several_zones() {
         let f = found(
             Channel::AlarmReceivingCentre,
@@ -347,7 +494,7 @@ mod tests {
             Channel::AlarmReceivingCentre,
             "Fire alarm at office, zone 3 kitchen, 11:42, no answer on site",
         );
-        assert!(f.is_empty(), "{f:?}");
+        assert_eq!(f, ["alarm_centre.day", "alarm_centre.fire_signal"]);
         assert!(
             found(
                 Channel::AlarmReceivingCentre,

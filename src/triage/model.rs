@@ -75,10 +75,14 @@ pub struct Knobs {
     /// The model raises the grade by one step when the more urgent grades are at least this
     /// likely together.
     pub raise_one_at: f32,
-    /// The model lowers a grade 2 or 3 of a type the rules keep (never a grade 1) when the
+    /// The model lowers a grade 2 or 3 of a type the rules keep when the
     /// less urgent grades are at least this likely together.
     #[serde(default = "never")]
     pub lower_at: f32,
+    /// The model lowers a grade 1 of a type the rules keep when the less urgent grades are at
+    /// least this likely together: far surer than for a grade 2 or 3.
+    #[serde(default = "never")]
+    pub lower_1_at: f32,
 }
 
 /// A knob's value that never lets the model act.
@@ -95,6 +99,7 @@ impl Default for Knobs {
             raise_to_1_at: 0.5,
             raise_one_at: 0.8,
             lower_at: never(),
+            lower_1_at: never(),
         }
     }
 }
@@ -221,11 +226,12 @@ const CONFIRM_BELOW: f32 = 0.6;
 
 /// Combines the rules' decision with the model's opinion. The rules stand unless their
 /// evidence is weak and the model is sure of another type, or the model is very sure of
-/// another agency. The model may then raise the grade. It never lowers a grade 1 the rules
-/// gave: an emergency the policy's rules found stays one. It may lower a rules' grade 2 or 3
+/// another agency. The model may then raise the grade. It may lower a rules' grade 2 or 3
 /// when it is sure the contact is less urgent, because the rules grade by the worst reading
-/// of a few words and over-triage buries real emergencies too. `agency_of[c]` is the agency
-/// of class `c`.
+/// of a few words and over-triage buries real emergencies too; a grade 1 only when it is all
+/// but certain (`lower_1_at`, 0.99 as trained): a grade 1 the rules found from the worst
+/// reading of "fire" in an advice question or of a silent call already resolved buries real
+/// emergencies the most. `agency_of[c]` is the agency of class `c`.
 pub fn choose(
     k: &Knobs,
     r: &RulesView,
@@ -257,7 +263,13 @@ pub fn choose(
     };
     let mut grade = base_grade;
     let less = &op.grades[usize::from(grade).min(GRADES)..];
-    let lower = !take && (2..=3).contains(&grade) && less.iter().sum::<f32>() >= k.lower_at;
+    let less_likely: f32 = less.iter().sum();
+    let lower = !take
+        && match grade {
+            1 => less_likely >= k.lower_1_at,
+            2 | 3 => less_likely >= k.lower_at,
+            _ => false,
+        };
     if lower {
         grade += argmax(less).0 as u8 + 1;
     } else if agency != Agency::None && grade > 1 {
@@ -918,11 +930,7 @@ mod tests {
     }
 
     #[test]
-    fn the_model_never_lowers_a_grade_1_the_rules_gave() {
-        let op = Opinion {
-            types: vec![0.05, 0.95],
-            grades: [0.01, 0.01, 0.08, 0.9],
-        };
+    fn the_model_lowers_a_grade_1_the_rules_gave_only_when_all_but_certain() {
         let rules = RulesView {
             class: Some(1),
             agency: Agency::Police,
@@ -931,12 +939,30 @@ mod tests {
         };
         let agencies = [Agency::Fire, Agency::Police];
         let priors = [[0.25; GRADES]; 2];
-        let sure = Knobs {
+        let knobs = Knobs {
             lower_at: 0.5,
+            lower_1_at: 0.99,
             ..Knobs::default()
         };
-        let c = choose(&sure, &rules, &op, &agencies, &priors);
-        assert_eq!((c.take, c.grade), (None, 1));
+        let grade = |grades| {
+            let op = Opinion {
+                types: vec![0.05, 0.95],
+                grades,
+            };
+            choose(&knobs, &rules, &op, &agencies, &priors).grade
+        };
+        // 90% on grade 4 is sure enough to lower a grade 2 or 3, not a grade 1.
+        assert_eq!(grade([0.02, 0.01, 0.07, 0.9]), 1);
+        assert_eq!(grade([0.005, 0.01, 0.085, 0.9]), 4);
+        let op = Opinion {
+            types: vec![0.05, 0.95],
+            grades: [0.0, 0.0, 0.0, 1.0],
+        };
+        assert_eq!(
+            choose(&Knobs::default(), &rules, &op, &agencies, &priors).grade,
+            1,
+            "off by default"
+        );
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! (`ecall.automatic`, `ecall.no_voice`, `alarm_centre.night`, `alarm_centre.fire_signal`, ...)
 //! before the rules run.
 
-use super::text::normalise;
+use super::text::{Words, find_words};
 use crate::domain::{Channel, Contact};
 
 /// The facts a machine format can assert, by builtin name.
@@ -144,19 +144,9 @@ pub fn facts(contact: &Contact) -> Vec<usize> {
 /// The normalised words of a text, clause breaks dropped (a machine message's punctuation
 /// separates fields, not clauses).
 fn words(text: &str) -> (Vec<u8>, Vec<(usize, usize)>) {
-    let mut norm = Vec::new();
-    normalise(text, &mut norm);
-    let mut spans = Vec::new();
-    let mut start = 0;
-    for i in 0..=norm.len() {
-        if i == norm.len() || norm[i] == b' ' || norm[i] == b'.' {
-            if i > start {
-                spans.push((start, i));
-            }
-            start = i + 1;
-        }
-    }
-    (norm, spans)
+    let (mut buf, mut words) = (Vec::new(), Words::default());
+    find_words(text, &mut buf, &mut words);
+    (buf, words.spans)
 }
 
 fn contains_phrase(words: &[&str], phrase: &str) -> bool {

@@ -13,7 +13,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::text::normalise;
+use super::text::{Words, find_words};
 use crate::domain::{Agency, Contact};
 
 /// Number of grades the grade head tells apart (1..=4).
@@ -394,11 +394,9 @@ pub fn fnv1a(text: &str) -> u64 {
 pub struct Features {
     pub buckets: Vec<u32>,
     pub word: Vec<u16>,
-    /// The narrative, normalised; `words` are ranges of it.
+    /// The narrative, normalised, and its words.
     text: Vec<u8>,
-    words: Vec<(usize, usize)>,
-    /// Whether a clause ends after each word.
-    breaks: Vec<bool>,
+    words: Words,
 }
 
 const NO_WORD: u16 = u16::MAX;
@@ -406,7 +404,7 @@ const NO_WORD: u16 = u16::MAX;
 impl Features {
     /// Word `i` of the narrative, normalised.
     pub fn word(&self, i: u16) -> &str {
-        let (a, b) = self.words[usize::from(i)];
+        let (a, b) = self.words.spans[usize::from(i)];
         std::str::from_utf8(&self.text[a..b]).unwrap_or("")
     }
 
@@ -423,37 +421,25 @@ impl Features {
         let mut words = std::mem::take(&mut self.words);
         let mut buckets = std::mem::take(&mut self.buckets);
         let mut from = std::mem::take(&mut self.word);
-        words.clear();
         buckets.clear();
         from.clear();
         let mut push = |h: Feature, word: u16| {
             buckets.push((h.0 >> (64 - bits)) as u32);
             from.push(word);
         };
-        normalise(&contact.narrative, &mut text);
-        // Words, and where clauses break (a `.` in the normalised text): the normaliser leaves
-        // exactly one separator between words, none before the first or after the last.
-        let mut breaks = std::mem::take(&mut self.breaks);
-        breaks.clear();
-        let mut start = 0;
-        if !text.is_empty() {
-            for i in memchr::memchr2_iter(b' ', b'.', &text).chain([text.len()]) {
-                words.push((start, i));
-                breaks.push(text.get(i) != Some(&b' '));
-                start = i + 1;
-            }
-        }
-        let n = words.len().min(usize::from(NO_WORD) - 1);
+        find_words(&contact.narrative, &mut text, &mut words);
+        let Words { spans, breaks } = &words;
+        let n = spans.len().min(usize::from(NO_WORD) - 1);
         let len = text.len();
         // Padding, so that a word's bytes load eight at a time.
         text.extend_from_slice(&[0; 8]);
         let hash = |i: usize| {
-            let (a, b) = words[i];
+            let (a, b) = spans[i];
             Feature::new(b'w').padded(&text[a..], b - a)
         };
         let mut negated = 0usize;
         let mut next = (n > 0).then(|| hash(0));
-        for (i, &(a, b)) in words[..n].iter().enumerate() {
+        for (i, &(a, b)) in spans[..n].iter().enumerate() {
             let w = i as u16;
             let word = &text[a..b];
             // `next` holds this word's hash: each word is hashed once, a step ahead.
@@ -496,7 +482,6 @@ impl Features {
         text.truncate(len);
         self.text = text;
         self.words = words;
-        self.breaks = breaks;
         self.buckets = buckets;
         self.word = from;
     }
@@ -709,21 +694,26 @@ impl Model {
         };
         // Each word's weight, its own and its pairs' and n-grams' together: one slot a word,
         // so a long narrative costs linear time.
-        let mut by_word = vec![0i32; f.words.len()];
+        let mut by_word = vec![0i32; f.words.spans.len()];
         for (&b, &word) in f.buckets.iter().zip(&f.word) {
             if word != NO_WORD {
                 by_word[usize::from(word)] +=
                     i32::from(self.rows[b as usize * self.stride + column]);
             }
         }
-        let mut order: Vec<usize> = (0..by_word.len()).filter(|&i| by_word[i] > 0).collect();
-        order.sort_by(|&a, &b| by_word[b].cmp(&by_word[a]).then(a.cmp(&b)));
-        let mut out: Vec<&str> = Vec::new();
-        for i in order {
-            let word = f.word(i as u16);
-            if out.len() == n {
+        // The heaviest word left (the first of equals), `n` times: cheaper than sorting them
+        // all for the few that are named.
+        let mut out: Vec<&str> = Vec::with_capacity(n);
+        while out.len() < n {
+            let (i, &weight) = by_word
+                .iter()
+                .enumerate()
+                .fold((0, &0), |best, w| if w.1 > best.1 { w } else { best });
+            if weight <= 0 {
                 break;
             }
+            by_word[i] = 0;
+            let word = f.word(i as u16);
             if !out.contains(&word) {
                 out.push(word);
             }

@@ -890,41 +890,8 @@ static ASCII: [u8; 128] = ascii_map();
 
 /// Normalises text for matching into `out`: lower case; apostrophes dropped; letters and digits
 /// kept; clause punctuation becomes one `.`; any other run of separators one space. For example
-/// `"No-one's TRAPPED!! Isn't it?"` becomes `"no ones trapped.isnt it"`. One table lookup per
-/// ASCII byte, written by index into a buffer sized up front; other characters take the Unicode
-/// path. The result is UTF-8.
+/// `"No-one's TRAPPED!! Isn't it?"` becomes `"no ones trapped.isnt it"`. The result is UTF-8.
 pub fn normalise(text: &str, out: &mut Vec<u8>) {
-    if text.is_ascii() {
-        normalise_ascii(text.as_bytes(), out)
-    } else {
-        normalise_any(text, out)
-    }
-}
-
-/// [`normalise`] for ASCII text, without branches, so that word breaks cost no mispredictions:
-/// the separator and the byte are both written, and the length counts those that stay.
-fn normalise_ascii(bytes: &[u8], out: &mut Vec<u8>) {
-    out.clear();
-    out.resize(bytes.len() + 2, 0);
-    // The separator owed before the next word, as in `normalise_any`.
-    let mut owed = 0u8;
-    let mut len = 0usize;
-    for &b in bytes {
-        let c = ASCII[usize::from(b & 127)];
-        // Letters and digits sort after b'.' and b' '; a dropped byte is 0.
-        let letter = c > b'.';
-        out[len] = owed;
-        len += usize::from(letter && owed != 0 && len > 0);
-        out[len] = c;
-        len += usize::from(letter);
-        // A letter pays what is owed; b' ' and b'.' add to it; 0 leaves it.
-        owed = (owed | c) & u8::from(!letter).wrapping_neg();
-    }
-    out.truncate(len);
-}
-
-/// [`normalise`] for any text.
-fn normalise_any(text: &str, out: &mut Vec<u8>) {
     let bytes = text.as_bytes();
     // Lower-casing can lengthen a non-ASCII character, to at most three bytes per input byte.
     out.clear();
@@ -973,6 +940,106 @@ fn normalise_any(text: &str, out: &mut Vec<u8>) {
         }
     }
     out.truncate(len);
+}
+
+/// The words of a text, as [`find_words`] gives them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Words {
+    /// Each word, a range of the buffer [`find_words`] filled.
+    pub spans: Vec<(usize, usize)>,
+    /// Whether a clause ends after each word (after the last, one always does).
+    pub breaks: Vec<bool>,
+}
+
+/// The words of `text` as [`normalise`] would give them, and where clauses break between them,
+/// each word a range of `buf`. Other text is normalised into `buf`; ASCII text, the common
+/// case, is only lower-cased into it, its words are found from the vector byte classes of
+/// [`kinds`] 64 bytes at a time, and the few words with an apostrophe are written again after
+/// the text without it.
+pub fn find_words(text: &str, buf: &mut Vec<u8>, words: &mut Words) {
+    words.spans.clear();
+    words.breaks.clear();
+    if !text.is_ascii() {
+        normalise(text, buf);
+        // The normaliser leaves exactly one separator between words, none before the first
+        // or after the last.
+        if !buf.is_empty() {
+            let mut start = 0;
+            for i in memchr::memchr2_iter(b' ', b'.', buf).chain([buf.len()]) {
+                words.spans.push((start, i));
+                words.breaks.push(buf.get(i) != Some(&b' '));
+                start = i + 1;
+            }
+        }
+        return;
+    }
+    let bytes = text.as_bytes();
+    buf.clear();
+    buf.extend(bytes.iter().map(u8::to_ascii_lowercase));
+    // Carried from one block to the next: the byte before is inside a word; clause
+    // punctuation came since the last word.
+    let (mut in_word, mut clause) = (false, false);
+    // Words whose end is known, apostrophes inside words, and where the block starts.
+    let (mut ended, mut apostrophes, mut base) = (0, Vec::new(), 0);
+    each_block(bytes, b' ', |block| {
+        let [letters, skips, ends] = kinds(block);
+        // Inside a word after a byte, as in `Marks::index`: letters generate, apostrophes
+        // propagate; bit i of `carries` is set when byte i - 1 is inside a word.
+        let x = letters | skips;
+        let (sum, out1) = x.overflowing_add(letters);
+        let (sum, out2) = sum.overflowing_add(u64::from(in_word));
+        let carries = sum ^ x ^ letters;
+        in_word = out1 | out2;
+        let inside = letters | (skips & carries);
+        // Clause punctuation generates, bytes between words propagate: bit i is set when a
+        // clause ended since the last word before byte i.
+        let gap = !inside;
+        let (sum, out1) = gap.overflowing_add(ends);
+        let (sum, out2) = sum.overflowing_add(u64::from(clause));
+        let clauses = sum ^ gap ^ ends;
+        clause = out1 | out2;
+        let mut starts = letters & !carries;
+        while starts != 0 {
+            let i = starts.trailing_zeros();
+            if !words.spans.is_empty() {
+                words.breaks.push(clauses >> i & 1 == 1);
+            }
+            words.spans.push((base + i as usize, 0));
+            starts &= starts - 1;
+        }
+        let mut stops = carries & !inside;
+        while stops != 0 {
+            words.spans[ended].1 = base + stops.trailing_zeros() as usize;
+            ended += 1;
+            stops &= stops - 1;
+        }
+        let mut inner = skips & carries;
+        while inner != 0 {
+            apostrophes.push(base + inner.trailing_zeros() as usize);
+            inner &= inner - 1;
+        }
+        base += 64;
+    });
+    // The last block is padding, so every word has ended.
+    if !words.spans.is_empty() {
+        words.breaks.push(true);
+    }
+    // The words the apostrophes are in (found before any is moved), then each written again.
+    let mut with_apostrophes: Vec<usize> = apostrophes
+        .iter()
+        .map(|&at| words.spans.partition_point(|&(a, _)| a <= at) - 1)
+        .collect();
+    with_apostrophes.dedup();
+    for w in with_apostrophes {
+        let (a, b) = words.spans[w];
+        let start = buf.len();
+        for i in a..b {
+            if !APOSTROPHES.contains(&buf[i]) {
+                buf.push(buf[i]);
+            }
+        }
+        words.spans[w] = (start, buf.len());
+    }
 }
 
 #[cfg(test)]
@@ -1068,14 +1135,31 @@ mod tests {
 
         /// The branch-free ASCII normaliser writes what the general one writes.
         #[test]
-        fn ascii_text_normalises_alike_on_both_paths(text in "[ -~]{0,80}", caller in caller_text()) {
+        fn words_are_found_as_the_normaliser_splits_them(text in "[ -~\n]{0,300}", caller in caller_text()) {
             for t in [&text, &caller] {
-                if t.is_ascii() {
-                    let (mut fast, mut any) = (Vec::new(), Vec::new());
-                    normalise_ascii(t.as_bytes(), &mut fast);
-                    normalise_any(t, &mut any);
-                    prop_assert_eq!(fast, any, "{:?}", t);
-                }
+                let (mut normalised, mut buf) = (Vec::new(), Vec::new());
+                let mut words = Words::default();
+                normalise(t, &mut normalised);
+                find_words(t, &mut buf, &mut words);
+                let split: Vec<&[u8]> = normalised
+                    .split(|&b| b == b' ' || b == b'.')
+                    .filter(|w| !w.is_empty())
+                    .collect();
+                let found: Vec<&[u8]> = words.spans.iter().map(|&(a, b)| &buf[a..b]).collect();
+                prop_assert_eq!(found, split, "{:?}", t);
+                // A clause ends after a word where the normalised text has a `.` or ends.
+                let mut at = 0;
+                let breaks: Vec<bool> = words
+                    .spans
+                    .iter()
+                    .map(|&(a, b)| {
+                        at += b - a;
+                        let next = normalised.get(at).copied();
+                        at += 1;
+                        next != Some(b' ')
+                    })
+                    .collect();
+                prop_assert_eq!(&words.breaks, &breaks, "{:?}", t);
             }
         }
 

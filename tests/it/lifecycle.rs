@@ -189,7 +189,7 @@ async fn a_regrade_reorders_the_queue_and_is_audited() {
     let routine = t
         .submit(call(
             "rg-2",
-            "someone stole my bike from outside the library last week",
+            "someone broke into my car overnight and took my satnav",
         ))
         .await
         .unwrap();

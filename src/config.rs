@@ -10,6 +10,7 @@ use serde::Deserialize;
 use crate::error::{Error, Result};
 use crate::store::StoreConfig;
 use crate::telemetry::LogFormat;
+use crate::tls::TlsFiles;
 
 /// Flags of `bluelight serve`; each also reads its `BLUELIGHT_*` environment variable.
 #[derive(clap::Args, Debug, Default, Clone)]
@@ -42,6 +43,15 @@ pub struct ServeArgs {
     /// Log format [default: text]
     #[arg(long, env = "BLUELIGHT_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve gRPC over TLS with this certificate chain (PEM); needs --tls-key. Reloaded on SIGHUP.
+    #[arg(long, env = "BLUELIGHT_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The TLS certificate's private key (PEM).
+    #[arg(long, env = "BLUELIGHT_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Also require client certificates signed by these CAs (PEM): mutual TLS.
+    #[arg(long, env = "BLUELIGHT_CLIENT_CA")]
+    pub client_ca: Option<PathBuf>,
 }
 
 /// The TOML file: the same settings as the flags, plus tuning.
@@ -56,6 +66,9 @@ struct FileConfig {
     rules: Option<PathBuf>,
     desks: Option<PathBuf>,
     log_format: Option<LogFormat>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
     reference_prefix: Option<String>,
     lease_seconds: Option<u64>,
     max_lease_seconds: Option<u64>,
@@ -81,6 +94,8 @@ pub struct Settings {
     pub rules: Option<PathBuf>,
     pub desks: Option<PathBuf>,
     pub log_format: LogFormat,
+    /// TLS for the gRPC listener, if it serves TLS.
+    pub tls: Option<TlsFiles>,
     pub lease: Duration,
     pub max_lease: Duration,
     pub drain: Duration,
@@ -97,6 +112,7 @@ impl Default for Settings {
             rules: None,
             desks: None,
             log_format: LogFormat::Text,
+            tls: None,
             lease: Duration::from_secs(120),
             max_lease: Duration::from_secs(3600),
             drain: Duration::from_secs(10),
@@ -141,6 +157,11 @@ impl Settings {
             rules: args.rules.or(file.rules),
             desks: args.desks.or(file.desks),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            tls: tls_files(
+                args.tls_cert.or(file.tls_cert),
+                args.tls_key.or(file.tls_key),
+                args.client_ca.or(file.client_ca),
+            )?,
             lease: secs(file.lease_seconds, d.lease),
             max_lease: secs(file.max_lease_seconds, d.max_lease),
             drain: secs(file.drain_seconds, d.drain),
@@ -193,6 +214,32 @@ impl Settings {
     }
 }
 
+/// The TLS files, all or none: a key without a certificate, or client CAs without both, say
+/// what is missing.
+fn tls_files(
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+    client_ca: Option<PathBuf>,
+) -> Result<Option<TlsFiles>> {
+    match (cert, key) {
+        (Some(cert), Some(key)) => Ok(Some(TlsFiles {
+            cert,
+            key,
+            client_ca,
+        })),
+        (None, None) if client_ca.is_none() => Ok(None),
+        (None, None) => Err(Error::Config(
+            "--client-ca needs --tls-cert and --tls-key: mutual TLS is TLS first".into(),
+        )),
+        (Some(_), None) => Err(Error::Config(
+            "--tls-cert needs --tls-key, the certificate's private key".into(),
+        )),
+        (None, Some(_)) => Err(Error::Config(
+            "--tls-key needs --tls-cert, the certificate chain it belongs to".into(),
+        )),
+    }
+}
+
 fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| Error::Config(format!("cannot read config file {}: {e}", path.display())))?;
@@ -234,5 +281,28 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("lower-case"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_come_all_together_or_say_what_is_missing() {
+        let resolve = |cert: Option<&str>, key: Option<&str>, ca: Option<&str>| {
+            Settings::resolve(ServeArgs {
+                tls_cert: cert.map(PathBuf::from),
+                tls_key: key.map(PathBuf::from),
+                client_ca: ca.map(PathBuf::from),
+                ..ServeArgs::default()
+            })
+        };
+        assert_eq!(resolve(None, None, None).unwrap().tls, None);
+        let s = resolve(Some("c.pem"), Some("k.pem"), Some("ca.pem")).unwrap();
+        assert_eq!(s.tls.unwrap().client_ca, Some(PathBuf::from("ca.pem")));
+        for (cert, key, ca, says) in [
+            (Some("c.pem"), None, None, "--tls-cert needs --tls-key"),
+            (None, Some("k.pem"), None, "--tls-key needs --tls-cert"),
+            (None, None, Some("ca.pem"), "--client-ca needs --tls-cert"),
+        ] {
+            let e = resolve(cert, key, ca).unwrap_err().to_string();
+            assert!(e.contains(says), "{e}");
+        }
     }
 }

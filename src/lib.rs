@@ -10,7 +10,8 @@
 //! - [`api`]: tonic services: proto <-> domain conversion, the one error -> `Status` mapping.
 //! - [`telemetry`]: tracing set-up, metric names and descriptions.
 //! - [`config`]: typed configuration: flags, then `BLUELIGHT_*` environment, then a TOML file.
-//! - [`server`]: assembles the services; `serve(listener, shutdown)`.
+//! - [`server`]: assembles the services; `serve(listener, tls, shutdown)`.
+//! - [`tls`]: the gRPC listener's TLS and mutual TLS, reloaded on SIGHUP.
 //! - [`cli`]: the `bluelight` command line's subcommands.
 //! - [`load`]: the load generator behind `bluelight load`.
 //! - [`error`]: the one error type of the service.
@@ -26,6 +27,7 @@ pub mod routing;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod triage;
 
 /// Generated gRPC types and services of `bluelight.v1`.

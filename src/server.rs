@@ -19,12 +19,15 @@ use crate::proto::{
 };
 use crate::store::{ManagedRedis, Store, Supervise};
 use crate::telemetry;
+use crate::tls::Tls;
 
-/// Serves the gRPC API on `listener` until `shutdown` completes; then reports NOT_SERVING, stops
-/// accepting, and lets requests in flight finish for at most `drain`.
+/// Serves the gRPC API on `listener` (over TLS when `tls` is given) until `shutdown` completes;
+/// then reports NOT_SERVING, stops accepting, and lets requests in flight finish for at most
+/// `drain`.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    tls: Option<Arc<Tls>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> Result<()> {
@@ -43,20 +46,26 @@ pub async fn serve(
         .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = Server::builder()
+    let router = Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(IntakeServer::new(IntakeService(app.clone())))
         .add_service(DispatchServer::new(DispatchService(app.clone())))
-        .add_service(OperationsServer::new(OperationsService(app)))
-        .serve_with_incoming_shutdown(
-            // Small request/response exchanges: no Nagle delay.
+        .add_service(OperationsServer::new(OperationsService(app)));
+    let stopped = async {
+        let _ = stop_rx.await;
+    };
+    let server: std::pin::Pin<Box<dyn Future<Output = _> + Send>> = match tls {
+        Some(tls) => Box::pin(
+            router.serve_with_incoming_shutdown(crate::tls::incoming(listener, tls), stopped),
+        ),
+        // Small request/response exchanges: no Nagle delay.
+        None => Box::pin(router.serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async {
-                let _ = stop_rx.await;
-            },
-        );
-    let mut server = std::pin::pin!(server);
+            stopped,
+        )),
+    };
+    let mut server = server;
 
     tokio::select! {
         r = &mut server => return r.map_err(|e| Error::Internal(format!("grpc server: {e}"))),
@@ -141,6 +150,12 @@ async fn run_with_redis(
         },
     )?);
     let _ = app.refresh_load().await;
+    let tls = settings
+        .tls
+        .clone()
+        .map(Tls::load)
+        .transpose()?
+        .map(Arc::new);
 
     let grpc = TcpListener::bind(settings.listen)
         .await
@@ -148,6 +163,11 @@ async fn run_with_redis(
     let metrics = telemetry::bind(settings.metrics_listen).await?;
     tracing::info!(
         grpc = %settings.listen,
+        tls = match &tls {
+            None => "off",
+            Some(t) if t.mutual() => "mutual",
+            Some(_) => "on",
+        },
         metrics = %settings.metrics_listen,
         centre = %settings.store.centre,
         "bluelight serving"
@@ -162,19 +182,25 @@ async fn run_with_redis(
     }));
     let reloader = {
         let app = app.clone();
+        let tls = tls.clone();
         let mut stop = stop_rx;
         let mut reload = std::mem::replace(reload, tokio::sync::mpsc::channel(1).1);
         tokio::spawn(async move {
             loop {
                 tokio::select! {
-                    Some(()) = reload.recv() => { let _ = app.reload(); }
+                    Some(()) = reload.recv() => {
+                        let _ = app.reload();
+                        if let Some(Err(e)) = tls.as_ref().map(|t| t.reload()) {
+                            tracing::error!(error = %e, "TLS files not reloaded; keeping the ones in use");
+                        }
+                    }
                     _ = stop.changed() => return,
                 }
             }
         })
     };
 
-    let result = serve(app, grpc, shutdown, settings.drain).await;
+    let result = serve(app, grpc, tls, shutdown, settings.drain).await;
     let _ = stop_tx.send(true);
     let _ = tokio::join!(upkeep, follower, metrics_task, reloader);
     result

@@ -456,7 +456,7 @@ fn serve(args: ServeArgs) -> Result<(), String> {
                 return;
             };
             while hup.recv().await.is_some() {
-                tracing::info!("SIGHUP: reloading rules and desks");
+                tracing::info!("SIGHUP: reloading rules, desks and TLS files");
                 let _ = reload_tx.try_send(());
             }
         });

@@ -57,6 +57,7 @@ impl TestApp {
         tokio::spawn(bluelight::server::serve(
             app.clone(),
             listener,
+            None,
             async move {
                 let _ = stopped.await;
             },

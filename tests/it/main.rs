@@ -11,6 +11,7 @@ mod operations;
 mod redis_failure;
 mod reliability;
 mod routing;
+mod tls;
 mod triage_corpus;
 mod triage_props;
 

@@ -52,6 +52,9 @@ pub struct ServeArgs {
     /// Also require client certificates signed by these CAs (PEM): mutual TLS.
     #[arg(long, env = "BLUELIGHT_CLIENT_CA")]
     pub client_ca: Option<PathBuf>,
+    /// Serve /metrics over TLS too, with the same certificate (and client CAs).
+    #[arg(long, env = "BLUELIGHT_METRICS_TLS")]
+    pub metrics_tls: bool,
 }
 
 /// The TOML file: the same settings as the flags, plus tuning.
@@ -69,6 +72,7 @@ struct FileConfig {
     tls_cert: Option<PathBuf>,
     tls_key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
+    metrics_tls: Option<bool>,
     reference_prefix: Option<String>,
     lease_seconds: Option<u64>,
     max_lease_seconds: Option<u64>,
@@ -96,6 +100,8 @@ pub struct Settings {
     pub log_format: LogFormat,
     /// TLS for the gRPC listener, if it serves TLS.
     pub tls: Option<TlsFiles>,
+    /// Whether the metrics endpoint serves TLS too, with the same files.
+    pub metrics_tls: bool,
     pub lease: Duration,
     pub max_lease: Duration,
     pub drain: Duration,
@@ -113,6 +119,7 @@ impl Default for Settings {
             desks: None,
             log_format: LogFormat::Text,
             tls: None,
+            metrics_tls: false,
             lease: Duration::from_secs(120),
             max_lease: Duration::from_secs(3600),
             drain: Duration::from_secs(10),
@@ -162,6 +169,7 @@ impl Settings {
                 args.tls_key.or(file.tls_key),
                 args.client_ca.or(file.client_ca),
             )?,
+            metrics_tls: args.metrics_tls || file.metrics_tls.unwrap_or(false),
             lease: secs(file.lease_seconds, d.lease),
             max_lease: secs(file.max_lease_seconds, d.max_lease),
             drain: secs(file.drain_seconds, d.drain),
@@ -203,6 +211,12 @@ impl Settings {
         if self.store.link_window.is_zero() || self.store.max_lease_expiries == 0 {
             return Err(Error::Config(
                 "link_window_seconds and max_lease_expiries must be at least 1".into(),
+            ));
+        }
+        if self.metrics_tls && self.tls.is_none() {
+            return Err(Error::Config(
+                "--metrics-tls needs --tls-cert and --tls-key: it serves the same certificate"
+                    .into(),
             ));
         }
         if self.store.queue_wait_targets.iter().any(Duration::is_zero) {
@@ -294,6 +308,15 @@ mod tests {
             })
         };
         assert_eq!(resolve(None, None, None).unwrap().tls, None);
+        let e = Settings::resolve(ServeArgs {
+            metrics_tls: true,
+            ..ServeArgs::default()
+        })
+        .unwrap_err();
+        assert!(
+            e.to_string().contains("--metrics-tls needs --tls-cert"),
+            "{e}"
+        );
         let s = resolve(Some("c.pem"), Some("k.pem"), Some("ca.pem")).unwrap();
         assert_eq!(s.tls.unwrap().client_ca, Some(PathBuf::from("ca.pem")));
         for (cert, key, ca, says) in [

@@ -19,7 +19,7 @@ use crate::proto::{
 };
 use crate::store::{ManagedRedis, Store, Supervise};
 use crate::telemetry;
-use crate::tls::Tls;
+use crate::tls::{Protocol, Tls};
 
 /// Serves the gRPC API on `listener` (over TLS when `tls` is given) until `shutdown` completes;
 /// then reports NOT_SERVING, stops accepting, and lets requests in flight finish for at most
@@ -150,12 +150,19 @@ async fn run_with_redis(
         },
     )?);
     let _ = app.refresh_load().await;
-    let tls = settings
-        .tls
-        .clone()
-        .map(Tls::load)
-        .transpose()?
-        .map(Arc::new);
+    let load = |protocol| -> Result<Option<Arc<Tls>>> {
+        let files = settings.tls.clone();
+        Ok(files
+            .map(|f| Tls::load(f, protocol))
+            .transpose()?
+            .map(Arc::new))
+    };
+    let tls = load(Protocol::Http2)?;
+    let metrics_tls = if settings.metrics_tls {
+        load(Protocol::Http1)?
+    } else {
+        None
+    };
 
     let grpc = TcpListener::bind(settings.listen)
         .await
@@ -169,6 +176,7 @@ async fn run_with_redis(
             Some(_) => "on",
         },
         metrics = %settings.metrics_listen,
+        metrics_tls = metrics_tls.is_some(),
         centre = %settings.store.centre,
         "bluelight serving"
     );
@@ -177,12 +185,16 @@ async fn run_with_redis(
     let upkeep = tokio::spawn(app.clone().run_upkeep(stop_rx.clone()));
     let follower = tokio::spawn(app.clone().follow_desk_status(stop_rx.clone()));
     let mut metrics_stop = stop_rx.clone();
-    let metrics_task = tokio::spawn(telemetry::serve_metrics(metrics, async move {
-        let _ = metrics_stop.changed().await;
-    }));
+    let metrics_task = tokio::spawn(telemetry::serve_metrics(
+        metrics,
+        metrics_tls.clone(),
+        async move {
+            let _ = metrics_stop.changed().await;
+        },
+    ));
     let reloader = {
         let app = app.clone();
-        let tls = tls.clone();
+        let tls: Vec<Arc<Tls>> = tls.iter().chain(&metrics_tls).cloned().collect();
         let mut stop = stop_rx;
         let mut reload = std::mem::replace(reload, tokio::sync::mpsc::channel(1).1);
         tokio::spawn(async move {
@@ -190,8 +202,10 @@ async fn run_with_redis(
                 tokio::select! {
                     Some(()) = reload.recv() => {
                         let _ = app.reload();
-                        if let Some(Err(e)) = tls.as_ref().map(|t| t.reload()) {
-                            tracing::error!(error = %e, "TLS files not reloaded; keeping the ones in use");
+                        for t in &tls {
+                            if let Err(e) = t.reload() {
+                                tracing::error!(error = %e, "TLS files not reloaded; keeping the ones in use");
+                            }
                         }
                     }
                     _ = stop.changed() => return,

@@ -1,6 +1,6 @@
-//! TLS for the gRPC listener: a rustls server configuration built from PEM files, swapped whole
-//! when the files are read again (on SIGHUP), and a stream of connections whose handshakes run
-//! side by side, so that a slow or silent client holds up nobody else.
+//! TLS for the gRPC and metrics listeners: a rustls server configuration built from PEM files,
+//! swapped whole when the files are read again (on SIGHUP), and a stream of connections whose
+//! handshakes run side by side, so that a slow or silent client holds up nobody else.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,18 +29,29 @@ pub struct TlsFiles {
     pub client_ca: Option<PathBuf>,
 }
 
-/// The listener's TLS configuration, replaced whole by [`Tls::reload`].
+/// The protocol a listener speaks inside TLS, agreed in the handshake (ALPN).
+#[derive(Clone, Copy, Debug)]
+pub enum Protocol {
+    /// gRPC.
+    Http2,
+    /// The metrics endpoint.
+    Http1,
+}
+
+/// A listener's TLS configuration, replaced whole by [`Tls::reload`].
 pub struct Tls {
     files: TlsFiles,
+    protocol: Protocol,
     config: ArcSwap<ServerConfig>,
 }
 
 impl Tls {
     /// Reads the files; any problem is a configuration error naming the file.
-    pub fn load(files: TlsFiles) -> Result<Tls> {
-        let config = server_config(&files)?;
+    pub fn load(files: TlsFiles, protocol: Protocol) -> Result<Tls> {
+        let config = server_config(&files, protocol)?;
         Ok(Tls {
             files,
+            protocol,
             config: ArcSwap::from_pointee(config),
         })
     }
@@ -48,7 +59,8 @@ impl Tls {
     /// Reads the files again. New connections get the new configuration; on an error the old
     /// one stays, and the error says why.
     pub fn reload(&self) -> Result<()> {
-        self.config.store(Arc::new(server_config(&self.files)?));
+        self.config
+            .store(Arc::new(server_config(&self.files, self.protocol)?));
         Ok(())
     }
 
@@ -62,7 +74,7 @@ impl Tls {
     }
 }
 
-fn server_config(files: &TlsFiles) -> Result<ServerConfig> {
+fn server_config(files: &TlsFiles, protocol: Protocol) -> Result<ServerConfig> {
     let bad = |path: &PathBuf, what: &str, e: &dyn std::fmt::Display| {
         Error::Config(format!("{} ({what}): {e}", path.display()))
     };
@@ -101,8 +113,10 @@ fn server_config(files: &TlsFiles) -> Result<ServerConfig> {
     let mut config = builder
         .with_single_cert(chain, key)
         .map_err(|e| bad(&files.key, "does not match the certificate", &e))?;
-    // gRPC is HTTP/2, agreed in the handshake.
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    config.alpn_protocols = vec![match protocol {
+        Protocol::Http2 => b"h2".to_vec(),
+        Protocol::Http1 => b"http/1.1".to_vec(),
+    }];
     Ok(config)
 }
 
@@ -144,4 +158,44 @@ pub fn incoming(
         }
     });
     tokio_stream::wrappers::ReceiverStream::new(rx)
+}
+
+/// The TLS connections of a listener, for the metrics endpoint's HTTP server.
+pub struct TlsListener {
+    connections: tokio_stream::wrappers::ReceiverStream<std::io::Result<TlsStream<TcpStream>>>,
+    local: std::net::SocketAddr,
+}
+
+impl TlsListener {
+    pub fn new(listener: TcpListener, tls: Arc<Tls>) -> std::io::Result<TlsListener> {
+        let local = listener.local_addr()?;
+        Ok(TlsListener {
+            connections: incoming(listener, tls),
+            local,
+        })
+    }
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsStream<TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        use tokio_stream::StreamExt;
+        loop {
+            match self.connections.next().await {
+                Some(Ok(stream)) => {
+                    let peer = stream.get_ref().0.peer_addr().unwrap_or(self.local);
+                    return (stream, peer);
+                }
+                Some(Err(_)) => continue,
+                // The accepting task stops only when this listener is dropped.
+                None => std::future::pending::<()>().await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        Ok(self.local)
+    }
 }

@@ -39,6 +39,15 @@ pub struct ServerArg {
         default_value = "http://127.0.0.1:50051"
     )]
     pub server: String,
+    /// Reach the server over TLS, trusting the CA certificates in this file (PEM)
+    #[arg(long, env = "BLUELIGHT_TLS_CA")]
+    pub tls_ca: Option<PathBuf>,
+    /// For mutual TLS: this client's certificate (PEM); needs --identity-key
+    #[arg(long, env = "BLUELIGHT_IDENTITY_CERT", requires = "identity_key")]
+    pub identity_cert: Option<PathBuf>,
+    /// The client certificate's private key (PEM)
+    #[arg(long, env = "BLUELIGHT_IDENTITY_KEY", requires = "identity_cert")]
+    pub identity_key: Option<PathBuf>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -477,14 +486,37 @@ async fn shutdown_signal() {
 }
 
 /// The connection of the client commands; `timeout` bounds each request (None for streams).
+/// With --tls-ca the server is reached over TLS (an `http://` address becomes `https://`), and
+/// with --identity-cert and --identity-key the client proves who it is.
 async fn connect(
-    server: &str,
+    to: &ServerArg,
     timeout: Option<std::time::Duration>,
 ) -> Result<tonic::transport::Channel, String> {
-    let mut endpoint = tonic::transport::Endpoint::from_shared(server.to_owned())
+    use tonic::transport::{Certificate, ClientTlsConfig, Identity};
+    let read = |flag: &str, path: &PathBuf| {
+        std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
+    };
+    let server = match (&to.tls_ca, to.server.strip_prefix("http://")) {
+        (Some(_), Some(rest)) => format!("https://{rest}"),
+        _ => to.server.clone(),
+    };
+    let mut endpoint = tonic::transport::Endpoint::from_shared(server.clone())
         .map_err(|e| format!("--server {server:?}: {e}"))?
         .connect_timeout(std::time::Duration::from_secs(3))
         .tcp_nodelay(true);
+    if let Some(ca) = &to.tls_ca {
+        let mut tls =
+            ClientTlsConfig::new().ca_certificate(Certificate::from_pem(read("--tls-ca", ca)?));
+        if let (Some(cert), Some(key)) = (&to.identity_cert, &to.identity_key) {
+            tls = tls.identity(Identity::from_pem(
+                read("--identity-cert", cert)?,
+                read("--identity-key", key)?,
+            ));
+        }
+        endpoint = endpoint
+            .tls_config(tls)
+            .map_err(|e| format!("--tls-ca {}: {e}", ca.display()))?;
+    }
     if let Some(t) = timeout {
         endpoint = endpoint.timeout(t);
     }
@@ -494,8 +526,8 @@ async fn connect(
         .map_err(|e| format!("cannot reach {server}: {e}; is `bluelight serve` running?"))
 }
 
-async fn channel(server: &str) -> Result<tonic::transport::Channel, String> {
-    connect(server, Some(std::time::Duration::from_secs(10))).await
+async fn channel(to: &ServerArg) -> Result<tonic::transport::Channel, String> {
+    connect(to, Some(std::time::Duration::from_secs(10))).await
 }
 
 fn status_text(s: tonic::Status) -> String {
@@ -518,7 +550,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
         Command::Submit(args) => {
             let server = args.server.clone();
             let contact = submit_contact(args)?;
-            let mut c = IntakeClient::new(channel(&server.server).await?);
+            let mut c = IntakeClient::new(channel(&server).await?);
             let r = c
                 .submit_contact(p::SubmitContactRequest {
                     contact: Some(contact_to_proto(&contact)),
@@ -548,7 +580,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             lease_seconds,
         } => {
             let dispatcher = dispatcher.unwrap_or_else(whoami);
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             let (lease, incident) = match reference {
                 Some(reference) => {
                     let r = c
@@ -601,7 +633,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             token,
             outcome,
         } => {
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             let r = c
                 .complete(p::CompleteRequest {
                     reference,
@@ -622,7 +654,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             token,
             reason,
         } => {
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             c.release(p::ReleaseRequest {
                 reference: reference.clone(),
                 desk: desk.clone(),
@@ -640,7 +672,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             token,
             lease_seconds,
         } => {
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             let l = c
                 .renew_lease(p::RenewLeaseRequest {
                     reference,
@@ -670,7 +702,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             to,
             reason,
         } => {
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             let i = c
                 .transfer(p::TransferRequest {
                     reference,
@@ -693,7 +725,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             reason,
             by,
         } => {
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             let i = c
                 .regrade(p::RegradeRequest {
                     reference,
@@ -714,7 +746,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             after,
         } => {
             // No request timeout: a watch lasts as long as it is wanted.
-            let mut c = DispatchClient::new(connect(&server.server, None).await?);
+            let mut c = DispatchClient::new(connect(&server, None).await?);
             let mut stream = c
                 .watch_desk(p::WatchDeskRequest {
                     desk: desk.clone(),
@@ -760,7 +792,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                     .unwrap_or(0)
             );
             let r = crate::load::run(crate::load::Plan {
-                channel: connect(&server.server, None).await?,
+                channel: connect(&server, None).await?,
                 rate,
                 duration: std::time::Duration::from_secs(duration),
                 concurrency,
@@ -797,7 +829,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             desk,
             limit,
         } => {
-            let mut c = DispatchClient::new(channel(&server.server).await?);
+            let mut c = DispatchClient::new(channel(&server).await?);
             let r = c
                 .list_queue(p::ListQueueRequest {
                     desk: desk.clone(),
@@ -832,7 +864,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             }
         }
         Command::Incident { server, reference } => {
-            let mut c = IntakeClient::new(channel(&server.server).await?);
+            let mut c = IntakeClient::new(channel(&server).await?);
             let r = c
                 .get_incident(p::GetIncidentRequest { reference })
                 .await
@@ -847,7 +879,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             desk,
             reason,
         } => {
-            let mut c = OperationsClient::new(channel(&server.server).await?);
+            let mut c = OperationsClient::new(channel(&server).await?);
             c.set_desk_status(p::SetDeskStatusRequest {
                 desk: desk.clone(),
                 open: action == "open",
@@ -861,7 +893,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             );
         }
         Command::Stats { server } => {
-            let mut c = OperationsClient::new(channel(&server.server).await?);
+            let mut c = OperationsClient::new(channel(&server).await?);
             let r = c
                 .get_queue_stats(p::GetQueueStatsRequest {})
                 .await
@@ -885,7 +917,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             }
         }
         Command::Reload { server } => {
-            let mut c = OperationsClient::new(channel(&server.server).await?);
+            let mut c = OperationsClient::new(channel(&server).await?);
             let r = c
                 .reload_config(p::ReloadConfigRequest {})
                 .await

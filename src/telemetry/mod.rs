@@ -101,6 +101,7 @@ fn describe() {
 /// Serves `/metrics` on `listener` until `shutdown` completes.
 pub async fn serve_metrics(
     listener: tokio::net::TcpListener,
+    tls: Option<std::sync::Arc<crate::tls::Tls>>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let handle = metrics_handle();
@@ -120,9 +121,18 @@ pub async fn serve_metrics(
             }
         }),
     );
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            axum::serve(crate::tls::TlsListener::new(listener, tls)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }
 
 /// Binds the metrics listener, saying clearly what went wrong.

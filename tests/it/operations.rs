@@ -148,6 +148,7 @@ async fn the_metrics_endpoint_shows_contacts_and_queue_depth_without_caller_data
     let addr = listener.local_addr().unwrap();
     tokio::spawn(bluelight::telemetry::serve_metrics(
         listener,
+        None,
         std::future::pending(),
     ));
     t.submit(call("m-1", "my kitchen is on fire"))

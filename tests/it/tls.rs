@@ -45,8 +45,9 @@ fn server_files(ca: &Ca, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
     (c, k)
 }
 
-/// A `bluelight serve` process, killed when dropped (a failing test leaves none behind).
-struct Served(Child);
+/// A `bluelight serve` process and its metrics address, killed when dropped (a failing test
+/// leaves none behind).
+struct Served(Child, std::net::SocketAddr);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -71,7 +72,7 @@ fn serve(redis_url: &str, port: u16, args: &[&str], env: &[(&str, &Path)]) -> Se
     for (k, v) in env {
         cmd.env(k, v);
     }
-    Served(cmd.spawn().unwrap())
+    Served(cmd.spawn().unwrap(), metrics)
 }
 
 /// Whether a preview over TLS succeeds for a client trusting `ca`, presenting `identity`.
@@ -109,6 +110,34 @@ async fn preview(channel: tonic::transport::Channel) -> bool {
         .is_ok()
 }
 
+/// GET /metrics over TLS from `addr`, trusting `ca`: the response, or None.
+async fn metrics_over_tls(addr: std::net::SocketAddr, ca: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
+    use tokio_rustls::rustls::{ClientConfig, RootCertStore};
+    let mut roots = RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let provider = std::sync::Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let connector = tokio_rustls::TlsConnector::from(std::sync::Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr).await.ok()?;
+    let name = ServerName::try_from("localhost").unwrap();
+    let mut tls = connector.connect(name, tcp).await.ok()?;
+    tls.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .ok()?;
+    let mut out = String::new();
+    tls.read_to_string(&mut out).await.ok()?;
+    Some(out)
+}
+
 /// Waits until `check` holds, for at most ten seconds.
 async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -125,11 +154,11 @@ async fn tls_serves_clients_that_trust_the_centre_ca_and_refuses_plaintext() {
     let ca = Ca::new();
     let (cert, key) = server_files(&ca, dir.path());
     let port = crate::harness::free_port();
-    // Set through the environment, as a deployment would.
-    let _served = serve(
+    // Set through the environment, as a deployment would; the metrics endpoint takes TLS too.
+    let served = serve(
         &t.redis.url(),
         port,
-        &[],
+        &["--metrics-tls"],
         &[("BLUELIGHT_TLS_CERT", &cert), ("BLUELIGHT_TLS_KEY", &key)],
     );
     let ca_pem = ca.pem();
@@ -151,6 +180,17 @@ async fn tls_serves_clients_that_trust_the_centre_ca_and_refuses_plaintext() {
             Err(_) => true,
         },
         "plaintext was served on a TLS listener"
+    );
+    let scraped = metrics_over_tls(served.1, &ca_pem)
+        .await
+        .unwrap_or_default();
+    assert!(
+        scraped.starts_with("HTTP/1.1 200") && scraped.contains("version=0.0.4"),
+        "{scraped}"
+    );
+    assert!(
+        metrics_over_tls(served.1, &Ca::new().pem()).await.is_none(),
+        "metrics served to a client that trusts another CA"
     );
 }
 
@@ -187,6 +227,36 @@ async fn mutual_tls_serves_only_clients_with_a_certificate_from_the_client_ca() 
     assert!(
         !preview_over_tls(port, &ca_pem, Some(&stranger)).await,
         "a client certificate from another CA was accepted"
+    );
+    // The client commands take the same files: CA, then this client's certificate and key.
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, &ca_pem).unwrap();
+    let (id_cert, id_key) = (dir.path().join("me.pem"), dir.path().join("me.key"));
+    std::fs::write(&id_cert, &handler.0).unwrap();
+    std::fs::write(&id_key, &handler.1).unwrap();
+    let submit = |identity: bool| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_bluelight"));
+        cmd.args(["submit", "--server", &format!("http://127.0.0.1:{port}")])
+            .args([
+                "--narrative",
+                "someone has set fire to the bins behind the shops",
+            ])
+            .env("BLUELIGHT_TLS_CA", &ca_file);
+        if identity {
+            cmd.arg("--identity-cert").arg(&id_cert);
+            cmd.arg("--identity-key").arg(&id_key);
+        }
+        cmd.output().unwrap()
+    };
+    let out = submit(true);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        !submit(false).status.success(),
+        "submitted without a certificate"
     );
 }
 

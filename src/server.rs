@@ -106,7 +106,8 @@ pub async fn run(
         Some(_) => None,
         None => {
             let m = ManagedRedis::start(&settings.data_dir, Supervise::Restart).await?;
-            tracing::info!(url = %m.url(), dir = %m.dir().display(), "started managed redis-server");
+            // Never the URL: it holds the password.
+            tracing::info!(port = m.port(), dir = %m.dir().display(), "started managed redis-server");
             Some(m)
         }
     };

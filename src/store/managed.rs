@@ -1,5 +1,7 @@
 //! A local `redis-server` that bluelight starts, watches and stops itself: the embedded default
-//! when no Redis URL is given, and the private Redis of every test.
+//! when no Redis URL is given, and the private Redis of every test. It listens on loopback only,
+//! asks for a password generated at each start (kept in a configuration file only its owner can
+//! read, never on a command line), and its data folder is its owner's alone.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -24,6 +26,7 @@ pub enum Supervise {
 pub struct ManagedRedis {
     port: u16,
     dir: PathBuf,
+    password: String,
     child: Arc<Mutex<Option<Child>>>,
     watcher: Option<tokio::task::JoinHandle<()>>,
 }
@@ -34,22 +37,29 @@ macOS: `brew install redis`) or point bluelight at a running Redis with --redis-
 impl ManagedRedis {
     /// Starts `redis-server` with its data in `dir` on a free port and waits until it answers.
     pub async fn start(dir: &Path, supervise: Supervise) -> Result<ManagedRedis> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| Error::Config(format!("cannot create {}: {e}", dir.display())))?;
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| Error::Config(format!("cannot use {}: {e}", dir.display())))?;
+        use std::os::unix::fs::PermissionsExt;
+        let cannot = |what: &str, e: std::io::Error| {
+            Error::Config(format!("cannot {what} {}: {e}", dir.display()))
+        };
+        std::fs::create_dir_all(dir).map_err(|e| cannot("create", e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| cannot("restrict to its owner", e))?;
+        let dir = dir.canonicalize().map_err(|e| cannot("use", e))?;
+        let password = new_password().map_err(|e| cannot("make a password for", e))?;
+        write_config(&dir, &password).map_err(|e| cannot("write the configuration in", e))?;
         let mut last = None;
         for _ in 0..3 {
             let port = free_port()?;
-            match spawn(&dir, port).await {
+            match spawn(&dir, port, &password).await {
                 Ok(child) => {
                     let child = Arc::new(Mutex::new(Some(child)));
-                    let watcher = (supervise == Supervise::Restart)
-                        .then(|| tokio::spawn(watch(dir.clone(), port, child.clone())));
+                    let watcher = (supervise == Supervise::Restart).then(|| {
+                        tokio::spawn(watch(dir.clone(), port, password.clone(), child.clone()))
+                    });
                     return Ok(ManagedRedis {
                         port,
                         dir,
+                        password,
                         child,
                         watcher,
                     });
@@ -61,8 +71,9 @@ impl ManagedRedis {
         Err(last.unwrap_or_else(|| Error::Unavailable("redis-server did not start".into())))
     }
 
+    /// The URL to connect with, password included: not for logs (see [`super::redacted`]).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        url(self.port, &self.password)
     }
 
     pub fn port(&self) -> u16 {
@@ -84,7 +95,7 @@ impl ManagedRedis {
     pub async fn restart(&self) -> Result<()> {
         let mut slot = self.child.lock().await;
         if slot.is_none() {
-            *slot = Some(spawn(&self.dir, self.port).await?);
+            *slot = Some(spawn(&self.dir, self.port, &self.password).await?);
         }
         Ok(())
     }
@@ -126,8 +137,41 @@ fn free_port() -> Result<u16> {
         .port())
 }
 
-async fn spawn(dir: &Path, port: u16) -> Result<Child> {
+fn url(port: u16, password: &str) -> String {
+    format!("redis://:{password}@127.0.0.1:{port}/")
+}
+
+/// 128 random bits, in hex.
+fn new_password() -> std::io::Result<String> {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// The configuration file holding the password, readable by its owner only.
+fn write_config(dir: &Path, password: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let path = dir.join(CONFIG_FILE);
+    let _ = std::fs::remove_file(&path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)?;
+    writeln!(
+        f,
+        "# Written by bluelight at each start.\nrequirepass {password}"
+    )
+}
+
+/// The managed server's configuration file, in its data folder.
+pub const CONFIG_FILE: &str = "bluelight-redis.conf";
+
+async fn spawn(dir: &Path, port: u16, password: &str) -> Result<Child> {
     let mut child = Command::new("redis-server")
+        .arg(dir.join(CONFIG_FILE))
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--dir"])
         .arg(dir)
         .args([
@@ -155,8 +199,8 @@ async fn spawn(dir: &Path, port: u16) -> Result<Child> {
             std::io::ErrorKind::NotFound => Error::Config(INSTALL_HINT.into()),
             _ => Error::Config(format!("cannot start redis-server: {e}")),
         })?;
-    let url = format!("redis://127.0.0.1:{port}/");
-    let client = redis::Client::open(url).map_err(|e| Error::Internal(e.to_string()))?;
+    let client =
+        redis::Client::open(url(port, password)).map_err(|e| Error::Internal(e.to_string()))?;
     for _ in 0..200 {
         if let Ok(Some(status)) = child.try_wait() {
             return Err(Error::Unavailable(format!(
@@ -180,7 +224,7 @@ async fn spawn(dir: &Path, port: u16) -> Result<Child> {
 }
 
 /// Restarts the server whenever it exits, until the watcher is aborted.
-async fn watch(dir: PathBuf, port: u16, child: Arc<Mutex<Option<Child>>>) {
+async fn watch(dir: PathBuf, port: u16, password: String, child: Arc<Mutex<Option<Child>>>) {
     loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         let mut slot = child.lock().await;
@@ -190,7 +234,7 @@ async fn watch(dir: PathBuf, port: u16, child: Arc<Mutex<Option<Child>>>) {
         };
         if exited {
             tracing::error!(port, "managed redis-server exited; restarting it");
-            match spawn(&dir, port).await {
+            match spawn(&dir, port, &password).await {
                 Ok(c) => *slot = Some(c),
                 Err(e) => tracing::error!(error = %e, "cannot restart managed redis-server"),
             }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
 
-pub use managed::{ManagedRedis, Supervise};
+pub use managed::{CONFIG_FILE as MANAGED_CONFIG_FILE, ManagedRedis, Supervise};
 
 use crate::domain::{
     Agency, Contact, DeskEvent, DeskStats, DeskTask, Grade, Incident, IncidentBody, IncidentState,
@@ -110,11 +110,28 @@ impl From<redis::RedisError> for Error {
     }
 }
 
+/// A Redis URL fit for a log or an error: its password, if any, replaced by `***`.
+pub fn redacted(url: &str) -> String {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
+        return url.to_owned();
+    };
+    let authority_end = url[start..].find('/').map_or(url.len(), |i| start + i);
+    match url[start..authority_end].rfind('@') {
+        Some(at) => {
+            let userinfo = &url[start..start + at];
+            let user = userinfo.split(':').next().unwrap_or("");
+            let hidden = if userinfo.contains(':') { ":***" } else { "" };
+            format!("{}{user}{hidden}{}", &url[..start], &url[start + at..])
+        }
+        None => url.to_owned(),
+    }
+}
+
 impl Store {
     /// Connects to Redis. Fails with `Unavailable` if it cannot be reached.
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Store> {
         let client = redis::Client::open(url)
-            .map_err(|e| Error::Config(format!("redis url {url:?}: {e}")))?;
+            .map_err(|e| Error::Config(format!("redis url {:?}: {e}", redacted(url))))?;
         let manager = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(1000)))
             .set_response_timeout(Some(Duration::from_millis(2000)))
@@ -832,4 +849,26 @@ fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
         created_at_ms: get("created")?.parse().unwrap_or(0),
         updated_at_ms: get("updated")?.parse().unwrap_or(0),
     })
+}
+
+#[cfg(test)]
+mod redaction {
+    use super::redacted;
+
+    #[test]
+    fn a_redis_url_loses_its_password_and_keeps_the_rest() {
+        assert_eq!(
+            redacted("redis://:s3cret@127.0.0.1:6380/"),
+            "redis://:***@127.0.0.1:6380/"
+        );
+        assert_eq!(
+            redacted("rediss://bluelight:s3cret@redis.internal:6379/0"),
+            "rediss://bluelight:***@redis.internal:6379/0"
+        );
+        assert_eq!(
+            redacted("redis://redis.internal:6379/"),
+            "redis://redis.internal:6379/"
+        );
+        assert_eq!(redacted("not a url"), "not a url");
+    }
 }

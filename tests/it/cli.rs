@@ -372,18 +372,25 @@ async fn the_managed_redis_is_restarted_when_it_dies_and_keeps_every_contact() {
 
     // Find the managed server's port in the start-up log and kill it as a crash would.
     let text = std::fs::read_to_string(&log).unwrap();
-    let url = text
+    let redis_port = text
         .lines()
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .find(|l| l["fields"]["message"] == "started managed redis-server")
-        .and_then(|l| l["fields"]["url"].as_str().map(str::to_owned))
-        .expect("the start-up log names the managed redis");
-    let redis_port = url
-        .trim_end_matches('/')
-        .rsplit(':')
-        .next()
-        .unwrap()
-        .to_owned();
+        .and_then(|l| l["fields"]["port"].as_u64())
+        .expect("the start-up log names the managed redis's port")
+        .to_string();
+    // It asks for a password, which no log line carries.
+    let config = std::fs::read_to_string(
+        dir.path()
+            .join("redis")
+            .join(bluelight::store::MANAGED_CONFIG_FILE),
+    )
+    .unwrap();
+    let password = config
+        .lines()
+        .find_map(|l| l.strip_prefix("requirepass "))
+        .expect("a password in the managed redis's configuration");
+    assert!(!text.contains(password), "the password is in the log");
     assert_ne!(redis_port, "6379");
     let killed = std::process::Command::new("pkill")
         .args([

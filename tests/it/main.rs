@@ -8,6 +8,7 @@ mod harness;
 mod intake;
 mod lifecycle;
 mod operations;
+mod redis_access;
 mod redis_failure;
 mod reliability;
 mod routing;

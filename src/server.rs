@@ -21,6 +21,19 @@ use crate::store::{ManagedRedis, Store, Supervise};
 use crate::telemetry;
 use crate::tls::{Protocol, Tls};
 
+/// The largest request message accepted: a contact's narrative is at most 8 KiB, and answers,
+/// location and ids add little; anything near this is an abuse of memory, refused before it is
+/// read (`OUT_OF_RANGE`).
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+/// Streams one connection may have open at once (a console watching several desks needs a few).
+const MAX_STREAMS_PER_CONNECTION: u32 = 128;
+/// The most header bytes a request may carry.
+const MAX_HEADER_BYTES: u32 = 16 * 1024;
+/// An idle connection is pinged this often, and dropped when a ping goes unanswered this long:
+/// a vanished client holds nothing for long.
+const KEEPALIVE: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves the gRPC API on `listener` (over TLS when `tls` is given) until `shutdown` completes;
 /// then reports NOT_SERVING, stops accepting, and lets requests in flight finish for at most
 /// `drain`.
@@ -47,11 +60,25 @@ pub async fn serve(
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let router = Server::builder()
+        .max_concurrent_streams(MAX_STREAMS_PER_CONNECTION)
+        .http2_max_header_list_size(MAX_HEADER_BYTES)
+        .http2_keepalive_interval(Some(KEEPALIVE))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .tcp_keepalive(Some(KEEPALIVE))
         .add_service(health_service)
         .add_service(reflection)
-        .add_service(IntakeServer::new(IntakeService(app.clone())))
-        .add_service(DispatchServer::new(DispatchService(app.clone())))
-        .add_service(OperationsServer::new(OperationsService(app)));
+        .add_service(
+            IntakeServer::new(IntakeService(app.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            DispatchServer::new(DispatchService(app.clone()))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        )
+        .add_service(
+            OperationsServer::new(OperationsService(app))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
+        );
     let stopped = async {
         let _ = stop_rx.await;
     };

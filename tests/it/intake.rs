@@ -159,6 +159,13 @@ async fn bad_input_is_refused_with_field_violations_and_changes_nothing() {
         .await
         .expect_err("refused");
     assert_eq!(violations(&err), vec!["contact"]);
+    // A request far past any contact's size is refused before it is read.
+    let huge = call(
+        "huge-1",
+        &"a".repeat(bluelight::server::MAX_REQUEST_BYTES + 1),
+    );
+    let err = t.submit(huge).await.expect_err("refused");
+    assert_eq!(err.code(), Code::OutOfRange, "{err:?}");
     assert_eq!(t.key_count().await, 0, "bad input changes nothing");
 }
 

@@ -55,6 +55,9 @@ pub struct ServeArgs {
     /// Serve /metrics over TLS too, with the same certificate (and client CAs).
     #[arg(long, env = "BLUELIGHT_METRICS_TLS")]
     pub metrics_tls: bool,
+    /// Listen on a non-loopback address although nothing checks who connects (no --client-ca)
+    #[arg(long, env = "BLUELIGHT_INSECURE")]
+    pub insecure: bool,
 }
 
 /// The TOML file: the same settings as the flags, plus tuning.
@@ -73,6 +76,7 @@ struct FileConfig {
     tls_key: Option<PathBuf>,
     client_ca: Option<PathBuf>,
     metrics_tls: Option<bool>,
+    insecure: Option<bool>,
     reference_prefix: Option<String>,
     lease_seconds: Option<u64>,
     max_lease_seconds: Option<u64>,
@@ -102,6 +106,8 @@ pub struct Settings {
     pub tls: Option<TlsFiles>,
     /// Whether the metrics endpoint serves TLS too, with the same files.
     pub metrics_tls: bool,
+    /// Whether the gRPC listener may face the network with nothing checking who connects.
+    pub insecure: bool,
     pub lease: Duration,
     pub max_lease: Duration,
     pub drain: Duration,
@@ -120,6 +126,7 @@ impl Default for Settings {
             log_format: LogFormat::Text,
             tls: None,
             metrics_tls: false,
+            insecure: false,
             lease: Duration::from_secs(120),
             max_lease: Duration::from_secs(3600),
             drain: Duration::from_secs(10),
@@ -170,6 +177,7 @@ impl Settings {
                 args.client_ca.or(file.client_ca),
             )?,
             metrics_tls: args.metrics_tls || file.metrics_tls.unwrap_or(false),
+            insecure: args.insecure || file.insecure.unwrap_or(false),
             lease: secs(file.lease_seconds, d.lease),
             max_lease: secs(file.max_lease_seconds, d.max_lease),
             drain: secs(file.drain_seconds, d.drain),
@@ -212,6 +220,15 @@ impl Settings {
             return Err(Error::Config(
                 "link_window_seconds and max_lease_expiries must be at least 1".into(),
             ));
+        }
+        let checked = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if !self.listen.ip().is_loopback() && !checked && !self.insecure {
+            return Err(Error::Config(format!(
+                "--listen {}: a non-loopback address, and nothing checks who connects: require \
+                 client certificates (--tls-cert, --tls-key, --client-ca), or give --insecure \
+                 to serve anyone who can reach the port",
+                self.listen
+            )));
         }
         if self.metrics_tls && self.tls.is_none() {
             return Err(Error::Config(
@@ -308,6 +325,21 @@ mod tests {
             })
         };
         assert_eq!(resolve(None, None, None).unwrap().tls, None);
+        // Facing the network, someone must check who connects, or the operator says not.
+        let public = |ca: Option<&str>, insecure| {
+            Settings::resolve(ServeArgs {
+                listen: Some("0.0.0.0:50051".parse().unwrap()),
+                tls_cert: ca.map(|_| PathBuf::from("c.pem")),
+                tls_key: ca.map(|_| PathBuf::from("k.pem")),
+                client_ca: ca.map(PathBuf::from),
+                insecure,
+                ..ServeArgs::default()
+            })
+        };
+        let e = public(None, false).unwrap_err().to_string();
+        assert!(e.contains("--insecure") && e.contains("--client-ca"), "{e}");
+        assert!(public(None, true).is_ok());
+        assert!(public(Some("ca.pem"), false).is_ok());
         let e = Settings::resolve(ServeArgs {
             metrics_tls: true,
             ..ServeArgs::default()

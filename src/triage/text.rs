@@ -767,6 +767,16 @@ fn each_in_lane(
     }
 }
 
+/// A carry chain over 64 bytes, a bit a byte, worked out by one addition: bit i of the result
+/// is set when a `generate` bit comes before i with only `propagate` bits between (`propagate`
+/// holds `generate`). `carry` comes in from the block before and goes out to the next.
+fn carry_chain(generate: u64, propagate: u64, carry: &mut bool) -> u64 {
+    let (sum, out1) = propagate.overflowing_add(generate);
+    let (sum, out2) = sum.overflowing_add(u64::from(*carry));
+    *carry = out1 | out2;
+    sum ^ propagate ^ generate
+}
+
 /// Where words begin and clauses end in 64 bytes of text, a bit a byte, and how many words and
 /// clause punctuation marks come before them. A word begins at a letter or digit (or a byte of
 /// a character outside ASCII) whose last byte before, apostrophes aside, is not one; the
@@ -789,15 +799,10 @@ impl Marks {
         let mut in_word = false;
         each_block(bytes, b' ', |block| {
             let [letters, skips, ends] = kinds(block);
-            // Inside a word after a byte: a letter, or an apostrophe inside a word. That is a
-            // carry chain (letters generate, apostrophes propagate), so one addition works it
-            // out for the whole block: `carries` has bit i set when the byte before i is inside
-            // a word.
-            let x = letters | skips;
-            let (sum, out1) = x.overflowing_add(letters);
-            let (sum, out2) = sum.overflowing_add(u64::from(in_word));
-            let carries = sum ^ x ^ letters;
-            in_word = out1 | out2;
+            // Inside a word after a byte: a letter, or an apostrophe inside a word. Letters
+            // generate, apostrophes propagate: bit i is set when the byte before i is inside a
+            // word.
+            let carries = carry_chain(letters, letters | skips, &mut in_word);
             let starts = letters & !carries;
             out.push(Marks {
                 words: starts,
@@ -983,21 +988,13 @@ pub fn find_words(text: &str, buf: &mut Vec<u8>, words: &mut Words) {
     let (mut ended, mut apostrophes, mut base) = (0, Vec::new(), 0);
     each_block(bytes, b' ', |block| {
         let [letters, skips, ends] = kinds(block);
-        // Inside a word after a byte, as in `Marks::index`: letters generate, apostrophes
-        // propagate; bit i of `carries` is set when byte i - 1 is inside a word.
-        let x = letters | skips;
-        let (sum, out1) = x.overflowing_add(letters);
-        let (sum, out2) = sum.overflowing_add(u64::from(in_word));
-        let carries = sum ^ x ^ letters;
-        in_word = out1 | out2;
+        // Inside a word after a byte, as in `Marks::index`: bit i of `carries` is set when
+        // byte i - 1 is inside a word.
+        let carries = carry_chain(letters, letters | skips, &mut in_word);
         let inside = letters | (skips & carries);
         // Clause punctuation generates, bytes between words propagate: bit i is set when a
         // clause ended since the last word before byte i.
-        let gap = !inside;
-        let (sum, out1) = gap.overflowing_add(ends);
-        let (sum, out2) = sum.overflowing_add(u64::from(clause));
-        let clauses = sum ^ gap ^ ends;
-        clause = out1 | out2;
+        let clauses = carry_chain(ends, !inside, &mut clause);
         let mut starts = letters & !carries;
         while starts != 0 {
             let i = starts.trailing_zeros();
@@ -1025,12 +1022,11 @@ pub fn find_words(text: &str, buf: &mut Vec<u8>, words: &mut Words) {
         words.breaks.push(true);
     }
     // The words the apostrophes are in (found before any is moved), then each written again.
-    let mut with_apostrophes: Vec<usize> = apostrophes
-        .iter()
-        .map(|&at| words.spans.partition_point(|&(a, _)| a <= at) - 1)
-        .collect();
-    with_apostrophes.dedup();
-    for w in with_apostrophes {
+    for at in &mut apostrophes {
+        *at = words.spans.partition_point(|&(a, _)| a <= *at) - 1;
+    }
+    apostrophes.dedup();
+    for w in apostrophes {
         let (a, b) = words.spans[w];
         let start = buf.len();
         for i in a..b {

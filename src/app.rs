@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
+use crate::access::{Limits, Shedding};
 use crate::domain::{
     Contact, DeskEvent, DeskStats, Grade, Incident, IncidentBody, Lease, Outcome, QueueEntry,
     Route, Triage, Violations,
@@ -40,6 +41,7 @@ pub struct App {
     load: ArcSwap<Load>,
     sources: Sources,
     lease: LeasePolicy,
+    limits: Arc<Limits>,
 }
 
 /// A triage and routing decision.
@@ -60,11 +62,23 @@ impl App {
             load: ArcSwap::from_pointee(Load::default()),
             sources,
             lease,
+            limits: Arc::new(Limits::new(Shedding::default())),
         })
+    }
+
+    /// When to shed new submits (the default until this is called).
+    pub fn with_shedding(mut self, shedding: Shedding) -> App {
+        self.limits = Arc::new(Limits::new(shedding));
+        self
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The service's load and limits, shared with the access layer.
+    pub fn limits(&self) -> &Arc<Limits> {
+        &self.limits
     }
 
     /// Triage then route, on the configuration in force. Pure apart from reading snapshots.
@@ -87,8 +101,12 @@ impl App {
         }
     }
 
-    /// Triage, route and record a validated contact.
-    pub async fn submit(&self, contact: Contact) -> Result<Submitted> {
+    /// Triage, route and record a validated contact sent by `submitter` (the authenticated
+    /// identity; `None` when the service runs open), unless the service is too loaded to.
+    pub async fn submit(&self, contact: Contact, submitter: Option<&str>) -> Result<Submitted> {
+        self.limits
+            .admit_submit(contact.channel)
+            .inspect_err(|_| telemetry::contact_received(contact.channel, "shed"))?;
         let started = Instant::now();
         let Decision { triage, route } = self.decide(&contact);
         let took = started.elapsed();
@@ -99,7 +117,10 @@ impl App {
             location: contact.location.clone(),
             caller: contact.caller.clone(),
         };
-        match self.store.submit(&contact, &body).await {
+        let sent = Instant::now();
+        let stored = self.store.submit(&contact, &body, submitter).await;
+        self.limits.redis_took(sent.elapsed());
+        match stored {
             Ok(s) => {
                 match s.outcome {
                     Outcome::Replayed => telemetry::contact_received(contact.channel, "replayed"),
@@ -184,6 +205,7 @@ impl App {
         desk: &str,
         token: u64,
         lease_seconds: u32,
+        actor: &str,
     ) -> Result<Lease> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -191,7 +213,7 @@ impl App {
         let lease = self.lease_length(lease_seconds)?;
         recorded(
             "renew",
-            self.store.renew(reference, desk, token, lease).await,
+            self.store.renew(reference, desk, token, lease, actor).await,
         )
     }
 
@@ -202,6 +224,7 @@ impl App {
         token: u64,
         to: &str,
         reason: &str,
+        actor: &str,
     ) -> Result<Incident> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -217,7 +240,7 @@ impl App {
         recorded(
             "transfer",
             self.store
-                .transfer(reference, desk, token, to, reason)
+                .transfer(reference, desk, token, to, reason, actor)
                 .await,
         )
     }
@@ -291,6 +314,7 @@ impl App {
         desk: &str,
         token: u64,
         outcome_text: &str,
+        actor: &str,
     ) -> Result<Incident> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -299,7 +323,7 @@ impl App {
         recorded(
             "complete",
             self.store
-                .complete(reference, desk, token, outcome_text)
+                .complete(reference, desk, token, outcome_text, actor)
                 .await,
         )
     }
@@ -310,6 +334,7 @@ impl App {
         desk: &str,
         token: u64,
         reason: &str,
+        actor: &str,
     ) -> Result<()> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -317,7 +342,9 @@ impl App {
         check_text("reason", reason)?;
         recorded(
             "release",
-            self.store.release(reference, desk, token, reason).await,
+            self.store
+                .release(reference, desk, token, reason, actor)
+                .await,
         )
     }
 
@@ -340,10 +367,17 @@ impl App {
             .inspect_err(telemetry::redis_error)
     }
 
-    pub async fn set_desk_status(&self, desk: &str, open: bool, reason: &str) -> Result<()> {
+    /// Opens or closes a desk; `who` is the supervisor's authenticated name, if any.
+    pub async fn set_desk_status(
+        &self,
+        desk: &str,
+        open: bool,
+        reason: &str,
+        who: Option<&str>,
+    ) -> Result<()> {
         self.check_desk(desk)?;
         self.store
-            .set_desk_status(desk, open, "operations", reason)
+            .set_desk_status(desk, open, who.unwrap_or("operations"), reason)
             .await?;
         self.refresh_load().await
     }
@@ -395,7 +429,11 @@ impl App {
                 _ = tick.tick() => {}
                 _ = shutdown.changed() => return,
             }
+            let pinged = Instant::now();
             let up = self.store.ping().await.is_ok();
+            if up {
+                self.limits.redis_took(pinged.elapsed());
+            }
             telemetry::redis_up(up);
             if !up {
                 tracing::error!("redis is unreachable");

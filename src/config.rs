@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::access::{AccessFiles, JwtFiles, Shedding};
 use crate::error::{Error, Result};
 use crate::store::StoreConfig;
 use crate::telemetry::LogFormat;
@@ -55,9 +56,34 @@ pub struct ServeArgs {
     /// Serve /metrics over TLS too, with the same certificate (and client CAs).
     #[arg(long, env = "BLUELIGHT_METRICS_TLS")]
     pub metrics_tls: bool,
-    /// Listen on a non-loopback address although nothing checks who connects (no --client-ca)
+    /// Listen on a non-loopback address although nothing checks who connects (no --jwks or
+    /// --access, or no TLS)
     #[arg(long, env = "BLUELIGHT_INSECURE")]
     pub insecure: bool,
+    /// Take bearer tokens (JWT, ES256 or RS256) signed by the keys of this JWKS file; needs
+    /// --jwt-issuer and --jwt-audience. Reloaded on SIGHUP.
+    #[arg(long, env = "BLUELIGHT_JWKS")]
+    pub jwks: Option<PathBuf>,
+    /// The `iss` every token must carry.
+    #[arg(long, env = "BLUELIGHT_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// The `aud` every token must carry.
+    #[arg(long, env = "BLUELIGHT_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Access file (TOML): client certificate common name -> roles, desks and rate; needs
+    /// --client-ca. Reloaded on SIGHUP.
+    #[arg(long, env = "BLUELIGHT_ACCESS")]
+    pub access: Option<PathBuf>,
+    /// Serve gRPC reflection [default: true]
+    #[arg(long, env = "BLUELIGHT_REFLECTION")]
+    pub reflection: Option<bool>,
+    /// Requests in flight past which new submits are shed (999, emergencySMS, text relay and
+    /// eCall only past a quarter more) [default: 2048]
+    #[arg(long, env = "BLUELIGHT_MAX_IN_FLIGHT")]
+    pub max_in_flight: Option<usize>,
+    /// Shed new non-emergency submits while Redis answers slower than this, ms [default: 250]
+    #[arg(long, env = "BLUELIGHT_SHED_REDIS_MS")]
+    pub shed_redis_ms: Option<u64>,
 }
 
 /// The TOML file: the same settings as the flags, plus tuning.
@@ -77,6 +103,13 @@ struct FileConfig {
     client_ca: Option<PathBuf>,
     metrics_tls: Option<bool>,
     insecure: Option<bool>,
+    jwks: Option<PathBuf>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+    access: Option<PathBuf>,
+    reflection: Option<bool>,
+    max_in_flight: Option<usize>,
+    shed_redis_ms: Option<u64>,
     reference_prefix: Option<String>,
     lease_seconds: Option<u64>,
     max_lease_seconds: Option<u64>,
@@ -108,6 +141,10 @@ pub struct Settings {
     pub metrics_tls: bool,
     /// Whether the gRPC listener may face the network with nothing checking who connects.
     pub insecure: bool,
+    /// How callers prove who they are; neither file: the service runs open.
+    pub access: AccessFiles,
+    pub reflection: bool,
+    pub shedding: Shedding,
     pub lease: Duration,
     pub max_lease: Duration,
     pub drain: Duration,
@@ -127,6 +164,9 @@ impl Default for Settings {
             tls: None,
             metrics_tls: false,
             insecure: false,
+            access: AccessFiles::default(),
+            reflection: true,
+            shedding: Shedding::default(),
             lease: Duration::from_secs(120),
             max_lease: Duration::from_secs(3600),
             drain: Duration::from_secs(10),
@@ -160,7 +200,7 @@ impl Settings {
         store.link_radius_m = file.link_radius_m.unwrap_or(store.link_radius_m);
         store.link_window = secs(file.link_window_seconds, store.link_window);
         store.max_lease_expiries = file.max_lease_expiries.unwrap_or(store.max_lease_expiries);
-        let s = Settings {
+        let mut s = Settings {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             metrics_listen: args
                 .metrics_listen
@@ -178,11 +218,36 @@ impl Settings {
             )?,
             metrics_tls: args.metrics_tls || file.metrics_tls.unwrap_or(false),
             insecure: args.insecure || file.insecure.unwrap_or(false),
+            access: AccessFiles {
+                jwks: jwt_files(
+                    args.jwks.or(file.jwks),
+                    args.jwt_issuer.or(file.jwt_issuer),
+                    args.jwt_audience.or(file.jwt_audience),
+                )?,
+                access: args.access.or(file.access),
+            },
+            reflection: args.reflection.or(file.reflection).unwrap_or(true),
+            shedding: Shedding {
+                max_in_flight: args
+                    .max_in_flight
+                    .or(file.max_in_flight)
+                    .unwrap_or(d.shedding.max_in_flight),
+                slow_redis: args
+                    .shed_redis_ms
+                    .or(file.shed_redis_ms)
+                    .map(Duration::from_millis)
+                    .unwrap_or(d.shedding.slow_redis),
+            },
             lease: secs(file.lease_seconds, d.lease),
             max_lease: secs(file.max_lease_seconds, d.max_lease),
             drain: secs(file.drain_seconds, d.drain),
             store,
         };
+        // Callers with a bearer token need no certificate; the access layer still wants one or
+        // the other on every call.
+        if let Some(tls) = &mut s.tls {
+            tls.client_cert_optional = s.access.jwks.is_some();
+        }
         s.check()?;
         Ok(s)
     }
@@ -221,14 +286,33 @@ impl Settings {
                 "link_window_seconds and max_lease_expiries must be at least 1".into(),
             ));
         }
-        let checked = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
-        if !self.listen.ip().is_loopback() && !checked && !self.insecure {
+        let identities = self.access.jwks.is_some() || self.access.access.is_some();
+        let guarded = identities && self.tls.is_some();
+        if !(self.listen.ip().is_loopback() || guarded || self.insecure) {
             return Err(Error::Config(format!(
-                "--listen {}: a non-loopback address, and nothing checks who connects: require \
-                 client certificates (--tls-cert, --tls-key, --client-ca), or give --insecure \
-                 to serve anyone who can reach the port",
-                self.listen
+                "--listen {}: a non-loopback address, and {}: give callers identities (--jwks, \
+                 or --access with --client-ca) over TLS (--tls-cert, --tls-key), or give \
+                 --insecure to serve anyone who can reach the port",
+                self.listen,
+                if identities {
+                    "bearer tokens would cross the network in clear"
+                } else {
+                    "nothing checks who connects"
+                }
             )));
+        }
+        let mutual = self.tls.as_ref().is_some_and(|t| t.client_ca.is_some());
+        if self.access.access.is_some() && !mutual {
+            return Err(Error::Config(
+                "--access names client certificates: it needs mutual TLS (--tls-cert, --tls-key, \
+                 --client-ca)"
+                    .into(),
+            ));
+        }
+        if self.shedding.max_in_flight == 0 || self.shedding.slow_redis.is_zero() {
+            return Err(Error::Config(
+                "max_in_flight and shed_redis_ms must be at least 1".into(),
+            ));
         }
         if self.metrics_tls && self.tls.is_none() {
             return Err(Error::Config(
@@ -257,6 +341,7 @@ fn tls_files(
             cert,
             key,
             client_ca,
+            client_cert_optional: false,
         })),
         (None, None) if client_ca.is_none() => Ok(None),
         (None, None) => Err(Error::Config(
@@ -267,6 +352,32 @@ fn tls_files(
         )),
         (None, Some(_)) => Err(Error::Config(
             "--tls-key needs --tls-cert, the certificate chain it belongs to".into(),
+        )),
+    }
+}
+
+/// The token settings, all or none: a JWKS file without the issuer and audience a token must
+/// name would take tokens meant for other services.
+fn jwt_files(
+    jwks: Option<PathBuf>,
+    issuer: Option<String>,
+    audience: Option<String>,
+) -> Result<Option<JwtFiles>> {
+    match (jwks, issuer, audience) {
+        (None, None, None) => Ok(None),
+        (Some(jwks), Some(issuer), Some(audience))
+            if !issuer.is_empty() && !audience.is_empty() =>
+        {
+            Ok(Some(JwtFiles {
+                jwks,
+                issuer,
+                audience,
+            }))
+        }
+        _ => Err(Error::Config(
+            "--jwks, --jwt-issuer and --jwt-audience come together: the identity provider's \
+             keys, and the iss and aud its tokens for bluelight carry"
+                .into(),
         )),
     }
 }
@@ -337,9 +448,44 @@ mod tests {
             })
         };
         let e = public(None, false).unwrap_err().to_string();
-        assert!(e.contains("--insecure") && e.contains("--client-ca"), "{e}");
+        assert!(e.contains("--insecure") && e.contains("--access"), "{e}");
         assert!(public(None, true).is_ok());
-        assert!(public(Some("ca.pem"), false).is_ok());
+        // Mutual TLS alone gives no roles: every certificate could do everything.
+        assert!(public(Some("ca.pem"), false).is_err());
+        let with_access = Settings::resolve(ServeArgs {
+            listen: Some("0.0.0.0:50051".parse().unwrap()),
+            tls_cert: Some("c.pem".into()),
+            tls_key: Some("k.pem".into()),
+            client_ca: Some("ca.pem".into()),
+            access: Some("access.toml".into()),
+            ..ServeArgs::default()
+        });
+        assert!(with_access.is_ok());
+        // Tokens without TLS would cross the network in clear.
+        let e = Settings::resolve(ServeArgs {
+            listen: Some("0.0.0.0:50051".parse().unwrap()),
+            jwks: Some("keys.json".into()),
+            jwt_issuer: Some("https://idp.example".into()),
+            jwt_audience: Some("bluelight".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("in clear"), "{e}");
+        let e = Settings::resolve(ServeArgs {
+            jwks: Some("keys.json".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("--jwt-issuer"), "{e}");
+        let e = Settings::resolve(ServeArgs {
+            access: Some("access.toml".into()),
+            ..ServeArgs::default()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("needs mutual TLS"), "{e}");
         let e = Settings::resolve(ServeArgs {
             metrics_tls: true,
             ..ServeArgs::default()

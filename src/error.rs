@@ -21,6 +21,18 @@ pub enum Error {
     /// retry of the same request is safe.
     #[error("redis unavailable: {0}")]
     Unavailable(String),
+    /// No identity, or one that cannot be verified (a bad, expired or foreign token).
+    #[error("{0}")]
+    Unauthenticated(String),
+    /// The caller's roles do not allow the request; says which role would.
+    #[error("{0}")]
+    PermissionDenied(String),
+    /// Over a rate limit, or shed under load: try again after `retry_after`.
+    #[error("{why}")]
+    Exhausted {
+        why: String,
+        retry_after: std::time::Duration,
+    },
     /// A configuration, rules or desks file that cannot be used.
     #[error("{0}")]
     Config(String),

@@ -12,10 +12,13 @@
 //! - [`config`]: typed configuration: flags, then `BLUELIGHT_*` environment, then a TOML file.
 //! - [`server`]: assembles the services; `serve(listener, tls, shutdown)`.
 //! - [`tls`]: the gRPC listener's TLS and mutual TLS, reloaded on SIGHUP.
+//! - [`access`]: who may do what: identities (tokens, client certificates), roles, rate limits
+//!   and load shedding, in one layer before every method.
 //! - [`cli`]: the `bluelight` command line's subcommands.
 //! - [`load`]: the load generator behind `bluelight load`.
 //! - [`error`]: the one error type of the service.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cli;

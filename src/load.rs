@@ -29,7 +29,7 @@ const POSTCODES: &[&str] = &[
 #[derive(Clone, Debug)]
 pub struct Plan {
     /// A connection to the server.
-    pub channel: tonic::transport::Channel,
+    pub channel: crate::cli::Conn,
     /// Contacts per second; 0 for as fast as `concurrency` allows.
     pub rate: u32,
     pub duration: Duration,

@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 
+use crate::access::{Access, AccessLayer};
 use crate::api::{DispatchService, IntakeService, OperationsService};
 use crate::app::{App, LeasePolicy, Sources};
 use crate::config::Settings;
@@ -34,13 +35,14 @@ const MAX_HEADER_BYTES: u32 = 16 * 1024;
 const KEEPALIVE: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Serves the gRPC API on `listener` (over TLS when `tls` is given) until `shutdown` completes;
-/// then reports NOT_SERVING, stops accepting, and lets requests in flight finish for at most
-/// `drain`.
+/// Serves the gRPC API on `listener` (over TLS when `tls` is given), every method behind
+/// `access`, until `shutdown` completes; then reports NOT_SERVING, stops accepting, and lets
+/// requests in flight finish for at most `drain`.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     tls: Option<Arc<Tls>>,
+    access: Arc<Access>,
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> Result<()> {
@@ -52,11 +54,17 @@ pub async fn serve(
     health
         .set_serving::<OperationsServer<OperationsService>>()
         .await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
-        .map_err(|e| Error::Internal(format!("reflection: {e}")))?;
+    let reflection = if access.reflection() {
+        Some(
+            tonic_reflection::server::Builder::configure()
+                .register_encoded_file_descriptor_set(FILE_DESCRIPTOR_SET)
+                .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+                .build_v1()
+                .map_err(|e| Error::Internal(format!("reflection: {e}")))?,
+        )
+    } else {
+        None
+    };
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let router = Server::builder()
@@ -65,8 +73,9 @@ pub async fn serve(
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .tcp_keepalive(Some(KEEPALIVE))
+        .layer(AccessLayer(access))
         .add_service(health_service)
-        .add_service(reflection)
+        .add_optional_service(reflection)
         .add_service(
             IntakeServer::new(IntakeService(app.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
@@ -166,16 +175,24 @@ async fn run_with_redis(
         ),
         None => tracing::warn!("cannot read redis maxmemory-policy; make sure it is noeviction"),
     }
-    let app = Arc::new(App::new(
-        store,
-        Sources {
-            rules: settings.rules.clone(),
-            desks: settings.desks.clone(),
-        },
-        LeasePolicy {
-            default: settings.lease,
-            max: settings.max_lease,
-        },
+    let app = Arc::new(
+        App::new(
+            store,
+            Sources {
+                rules: settings.rules.clone(),
+                desks: settings.desks.clone(),
+            },
+            LeasePolicy {
+                default: settings.lease,
+                max: settings.max_lease,
+            },
+        )?
+        .with_shedding(settings.shedding),
+    );
+    let access = Arc::new(Access::load(
+        settings.access.clone(),
+        app.limits().clone(),
+        settings.reflection,
     )?);
     let _ = app.refresh_load().await;
     let load = |protocol| -> Result<Option<Arc<Tls>>> {
@@ -205,6 +222,12 @@ async fn run_with_redis(
         },
         metrics = %settings.metrics_listen,
         metrics_tls = metrics_tls.is_some(),
+        identities = match (&settings.access.jwks, &settings.access.access) {
+            (None, None) => "none: open to every caller",
+            (Some(_), None) => "bearer tokens",
+            (None, Some(_)) => "client certificates",
+            (Some(_), Some(_)) => "bearer tokens and client certificates",
+        },
         centre = %settings.store.centre,
         "bluelight serving"
     );
@@ -222,6 +245,7 @@ async fn run_with_redis(
     ));
     let reloader = {
         let app = app.clone();
+        let access = access.clone();
         let tls: Vec<Arc<Tls>> = tls.iter().chain(&metrics_tls).cloned().collect();
         let mut stop = stop_rx;
         let mut reload = std::mem::replace(reload, tokio::sync::mpsc::channel(1).1);
@@ -230,6 +254,9 @@ async fn run_with_redis(
                 tokio::select! {
                     Some(()) = reload.recv() => {
                         let _ = app.reload();
+                        if let Err(e) = access.reload() {
+                            tracing::error!(error = %e, "identity files not reloaded; keeping the ones in use");
+                        }
                         for t in &tls {
                             if let Err(e) = t.reload() {
                                 tracing::error!(error = %e, "TLS files not reloaded; keeping the ones in use");
@@ -242,7 +269,7 @@ async fn run_with_redis(
         })
     };
 
-    let result = serve(app, grpc, tls, shutdown, settings.drain).await;
+    let result = serve(app, grpc, tls, access, shutdown, settings.drain).await;
     let _ = stop_tx.send(true);
     let _ = tokio::join!(upkeep, follower, metrics_task, reloader);
     result

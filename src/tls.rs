@@ -25,8 +25,11 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct TlsFiles {
     pub cert: PathBuf,
     pub key: PathBuf,
-    /// When given, a client must present a certificate signed by one of these CAs.
+    /// When given, a client must present a certificate signed by one of these CAs...
     pub client_ca: Option<PathBuf>,
+    /// ...unless it may prove who it is another way (a bearer token): then a certificate is
+    /// checked when one is presented.
+    pub client_cert_optional: bool,
 }
 
 /// The protocol a listener speaks inside TLS, agreed in the handshake (ALPN).
@@ -104,9 +107,12 @@ fn server_config(files: &TlsFiles, protocol: Protocol) -> Result<ServerConfig> {
                     .add(cert.map_err(|e| bad(path, what, &e))?)
                     .map_err(|e| bad(path, what, &e))?;
             }
-            let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
-                .build()
-                .map_err(|e| bad(path, what, &e))?;
+            let mut verifier =
+                WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider);
+            if files.client_cert_optional {
+                verifier = verifier.allow_unauthenticated();
+            }
+            let verifier = verifier.build().map_err(|e| bad(path, what, &e))?;
             builder.with_client_cert_verifier(verifier)
         }
     };

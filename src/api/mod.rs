@@ -12,6 +12,7 @@ use tonic::{Request, Response, Status};
 
 pub use convert::contact_to_proto;
 
+use crate::access::Acting;
 use crate::app::App;
 use crate::domain::{Grade, Outcome, public_message};
 use crate::proto as p;
@@ -28,6 +29,7 @@ impl p::intake_server::Intake for IntakeService {
         req: Request<p::SubmitContactRequest>,
     ) -> Result<Response<p::SubmitContactResponse>, Status> {
         let started = Instant::now();
+        let acting = Acting::of(&req);
         let raw = req.into_inner().contact;
         let channel = raw
             .as_ref()
@@ -35,7 +37,7 @@ impl p::intake_server::Intake for IntakeService {
             .unwrap_or_default();
         let contact = convert::contact(raw, true)
             .inspect_err(|_| telemetry::contact_received(channel, "rejected"))?;
-        let submitted = self.0.submit(contact).await?;
+        let submitted = self.0.submit(contact, acting.sub()).await?;
         let i = &submitted.incident;
         tracing::Span::current().record("reference", i.reference.as_str());
         telemetry::submit_finished(started.elapsed());
@@ -67,6 +69,7 @@ impl p::intake_server::Intake for IntakeService {
         req: Request<p::GetIncidentRequest>,
     ) -> Result<Response<p::GetIncidentResponse>, Status> {
         let i = self.0.incident(&req.get_ref().reference).await?;
+        Acting::of(&req).incident(&i)?;
         Ok(Response::new(p::GetIncidentResponse {
             incident: Some(convert::incident(&i)),
         }))
@@ -83,10 +86,13 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::ClaimNextRequest>,
     ) -> Result<Response<p::ClaimNextResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
+        let dispatcher = acting.name("dispatcher", &r.dispatcher)?;
         let claimed = self
             .0
-            .claim_next(&r.desk, &r.dispatcher, r.lease_seconds)
+            .claim_next(&r.desk, &dispatcher, r.lease_seconds)
             .await?;
         Ok(Response::new(match claimed {
             None => p::ClaimNextResponse::default(),
@@ -105,10 +111,13 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::ClaimRequest>,
     ) -> Result<Response<p::ClaimResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
+        let dispatcher = acting.name("dispatcher", &r.dispatcher)?;
         let (lease, incident) = self
             .0
-            .claim(&r.reference, &r.desk, &r.dispatcher, r.lease_seconds)
+            .claim(&r.reference, &r.desk, &dispatcher, r.lease_seconds)
             .await?;
         Ok(Response::new(p::ClaimResponse {
             lease: Some(convert::lease(&lease)),
@@ -121,10 +130,18 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::RenewLeaseRequest>,
     ) -> Result<Response<p::RenewLeaseResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
         let lease = self
             .0
-            .renew(&r.reference, &r.desk, r.token, r.lease_seconds)
+            .renew(
+                &r.reference,
+                &r.desk,
+                r.token,
+                r.lease_seconds,
+                acting.sub().unwrap_or(""),
+            )
             .await?;
         Ok(Response::new(p::RenewLeaseResponse {
             lease: Some(convert::lease(&lease)),
@@ -136,10 +153,19 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::TransferRequest>,
     ) -> Result<Response<p::TransferResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
         let i = self
             .0
-            .transfer(&r.reference, &r.desk, r.token, &r.to_desk, &r.reason)
+            .transfer(
+                &r.reference,
+                &r.desk,
+                r.token,
+                &r.to_desk,
+                &r.reason,
+                acting.sub().unwrap_or(""),
+            )
             .await?;
         Ok(Response::new(p::TransferResponse {
             incident: Some(convert::incident(&i)),
@@ -151,7 +177,9 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::RegradeRequest>,
     ) -> Result<Response<p::RegradeResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        let by = acting.name("by", &r.by)?;
         let grade = Grade::from_code(r.grade)
             .filter(|g| *g != Grade::Unspecified)
             .ok_or_else(|| {
@@ -160,10 +188,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
                     format!("unknown grade {}; expected 1 to 4", r.grade),
                 )
             })?;
-        let i = self
-            .0
-            .regrade(&r.reference, grade, &r.by, &r.reason)
-            .await?;
+        let i = self.0.regrade(&r.reference, grade, &by, &r.reason).await?;
         Ok(Response::new(p::RegradeResponse {
             incident: Some(convert::incident(&i)),
         }))
@@ -177,7 +202,9 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::WatchDeskRequest>,
     ) -> Result<Response<Self::WatchDeskStream>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
         let events = self.0.watch(&r.desk, &r.after_id).await?;
         let stream = tokio_stream::wrappers::ReceiverStream::new(events)
             .map(|e| e.map(|e| convert::desk_event(&e)).map_err(Status::from));
@@ -189,10 +216,18 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::CompleteRequest>,
     ) -> Result<Response<p::CompleteResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
         let i = self
             .0
-            .complete(&r.reference, &r.desk, r.token, &r.outcome)
+            .complete(
+                &r.reference,
+                &r.desk,
+                r.token,
+                &r.outcome,
+                acting.sub().unwrap_or(""),
+            )
             .await?;
         Ok(Response::new(p::CompleteResponse {
             incident: Some(convert::incident(&i)),
@@ -204,9 +239,17 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::ReleaseRequest>,
     ) -> Result<Response<p::ReleaseResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
         self.0
-            .release(&r.reference, &r.desk, r.token, &r.reason)
+            .release(
+                &r.reference,
+                &r.desk,
+                r.token,
+                &r.reason,
+                acting.sub().unwrap_or(""),
+            )
             .await?;
         Ok(Response::new(p::ReleaseResponse {}))
     }
@@ -216,7 +259,9 @@ impl p::dispatch_server::Dispatch for DispatchService {
         &self,
         req: Request<p::ListQueueRequest>,
     ) -> Result<Response<p::ListQueueResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
+        acting.desk(&r.desk)?;
         let (entries, depth) = self.0.list_queue(&r.desk, r.limit).await?;
         Ok(Response::new(p::ListQueueResponse {
             entries: entries.iter().map(convert::queue_entry).collect(),
@@ -235,8 +280,11 @@ impl p::operations_server::Operations for OperationsService {
         &self,
         req: Request<p::SetDeskStatusRequest>,
     ) -> Result<Response<p::SetDeskStatusResponse>, Status> {
+        let acting = Acting::of(&req);
         let r = req.into_inner();
-        self.0.set_desk_status(&r.desk, r.open, &r.reason).await?;
+        self.0
+            .set_desk_status(&r.desk, r.open, &r.reason, acting.sub())
+            .await?;
         Ok(Response::new(p::SetDeskStatusResponse {}))
     }
 

@@ -24,6 +24,13 @@ impl From<Error> for Status {
             Error::Unavailable(m) => Status::unavailable(format!(
                 "redis unavailable, nothing was written; retrying with the same contact_id is safe ({m})"
             )),
+            Error::Unauthenticated(m) => Status::unauthenticated(m),
+            Error::PermissionDenied(m) => Status::permission_denied(m),
+            Error::Exhausted { why, retry_after } => Status::with_error_details(
+                Code::ResourceExhausted,
+                why,
+                ErrorDetails::with_retry_info(Some(retry_after)),
+            ),
             Error::Config(m) => Status::failed_precondition(m),
             Error::Internal(m) => Status::internal(m),
         }

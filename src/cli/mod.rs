@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 
 use crate::api::contact_to_proto;
 use crate::config::{ServeArgs, Settings};
+use tonic::service::interceptor::InterceptedService;
+
 use crate::domain::{Answers, Caller, Channel, Contact, Location, LocationSource, OnlineCategory};
 use crate::proto as p;
 use crate::routing::Table;
@@ -48,6 +50,9 @@ pub struct ServerArg {
     /// The client certificate's private key (PEM)
     #[arg(long, env = "BLUELIGHT_IDENTITY_KEY", requires = "identity_cert")]
     pub identity_key: Option<PathBuf>,
+    /// A bearer token from the centre's identity provider, sent with every request
+    #[arg(long, env = "BLUELIGHT_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
     /// Print JSON instead of text
     #[arg(long)]
     pub json: bool,
@@ -488,10 +493,7 @@ async fn shutdown_signal() {
 /// The connection of the client commands; `timeout` bounds each request (None for streams).
 /// With --tls-ca the server is reached over TLS (an `http://` address becomes `https://`), and
 /// with --identity-cert and --identity-key the client proves who it is.
-async fn connect(
-    to: &ServerArg,
-    timeout: Option<std::time::Duration>,
-) -> Result<tonic::transport::Channel, String> {
+async fn connect(to: &ServerArg, timeout: Option<std::time::Duration>) -> Result<Conn, String> {
     use tonic::transport::{Certificate, ClientTlsConfig, Identity};
     let read = |flag: &str, path: &PathBuf| {
         std::fs::read(path).map_err(|e| format!("{flag} {}: {e}", path.display()))
@@ -520,13 +522,38 @@ async fn connect(
     if let Some(t) = timeout {
         endpoint = endpoint.timeout(t);
     }
-    endpoint
+    let bearer = match &to.token {
+        None => None,
+        Some(t) => Some(
+            format!("Bearer {}", t.trim())
+                .parse()
+                .map_err(|_| "--token: not a token (it has characters a header cannot carry)")?,
+        ),
+    };
+    let channel = endpoint
         .connect()
         .await
-        .map_err(|e| format!("cannot reach {server}: {e}; is `bluelight serve` running?"))
+        .map_err(|e| format!("cannot reach {server}: {e}; is `bluelight serve` running?"))?;
+    Ok(InterceptedService::new(channel, Bearer(bearer)))
 }
 
-async fn channel(to: &ServerArg) -> Result<tonic::transport::Channel, String> {
+/// A connection of the client commands: every request carries the bearer token, if any.
+pub type Conn = InterceptedService<tonic::transport::Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to each request.
+#[derive(Clone)]
+pub struct Bearer(Option<tonic::metadata::MetadataValue<tonic::metadata::Ascii>>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(v) = &self.0 {
+            r.metadata_mut().insert("authorization", v.clone());
+        }
+        Ok(r)
+    }
+}
+
+async fn channel(to: &ServerArg) -> Result<Conn, String> {
     connect(to, Some(std::time::Duration::from_secs(10))).await
 }
 

@@ -37,6 +37,9 @@ pub struct Incident {
     pub location: Location,
     pub caller: Caller,
     pub contact_ids: Vec<String>,
+    /// The authenticated identities whose contacts made or joined the incident (a portal may
+    /// read only these); empty when the service runs open.
+    pub submitted_by: Vec<String>,
     pub tasks: Vec<DeskTask>,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,

@@ -180,7 +180,15 @@ impl Store {
 
     /// Records a contact: a new incident queued on its route's desks, or a link to the open
     /// incident it repeats, or (for a contact id seen before) the original answer. Atomic.
-    pub async fn submit(&self, contact: &Contact, decision: &IncidentBody) -> Result<Submitted> {
+    /// `submitter` is the authenticated identity that sent the contact, `None` when the service
+    /// runs open: contact ids are its own (two portals' ids never collide), the audit names it,
+    /// and the incident remembers it.
+    pub async fn submit(
+        &self,
+        contact: &Contact,
+        decision: &IncidentBody,
+        submitter: Option<&str>,
+    ) -> Result<Submitted> {
         let json = serde_json::to_string(decision).map_err(|e| Error::Internal(e.to_string()))?;
         let grade = decision.triage.grade;
         let family = match decision.triage.lead_agency {
@@ -208,7 +216,11 @@ impl Store {
         let reply: Value = self
             .scripts
             .submit
-            .key(self.key(&format!("idem:{}", contact.contact_id)))
+            // '|' is not in a contact id: no two (submitter, id) pairs share a key.
+            .key(self.key(&match submitter {
+                None => format!("idem:{}", contact.contact_id),
+                Some(who) => format!("idem:{}|{who}", contact.contact_id),
+            }))
             .key(self.key("seq"))
             .key(self.key("deadlines"))
             .arg(&self.prefix)
@@ -223,13 +235,14 @@ impl Store {
             .arg(self.targets())
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
-            .arg(contact.channel.as_str())
+            .arg(submitter.unwrap_or(contact.channel.as_str()))
             .arg(family)
             .arg(lat)
             .arg(lon)
             .arg(self.config.link_radius_m)
             .arg(self.config.link_window.as_millis().max(1) as u64)
             .arg(phone)
+            .arg(submitter.unwrap_or(""))
             .invoke_async(&mut c)
             .await?;
         let mut parts = array(reply)?.into_iter();
@@ -241,7 +254,7 @@ impl Store {
                 let created = int(parts.next())?;
                 (
                     Outcome::New,
-                    new_incident(reference, created, contact, decision),
+                    new_incident(reference, created, contact, decision, submitter),
                 )
             }
             1 => (Outcome::Replayed, parse_incident(hash(parts.next())?)?),
@@ -333,6 +346,7 @@ impl Store {
         desk: &str,
         token: u64,
         lease: Duration,
+        actor: &str,
     ) -> Result<Lease> {
         let mut c = self.conn.clone();
         let (expires_at_ms, dispatcher): (i64, String) = self
@@ -345,6 +359,7 @@ impl Store {
             .arg(token)
             .arg(lease.as_millis() as u64)
             .arg(self.config.audit_cap)
+            .arg(actor)
             .invoke_async(&mut c)
             .await?;
         Ok(Lease {
@@ -364,6 +379,7 @@ impl Store {
         token: u64,
         to: &str,
         reason: &str,
+        actor: &str,
     ) -> Result<Incident> {
         let mut c = self.conn.clone();
         let reply: Value = self
@@ -378,6 +394,7 @@ impl Store {
             .arg(self.targets())
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
+            .arg(actor)
             .invoke_async(&mut c)
             .await?;
         parse_incident(hash(Some(reply))?)
@@ -546,6 +563,7 @@ impl Store {
         desk: &str,
         token: u64,
         outcome: &str,
+        actor: &str,
     ) -> Result<Incident> {
         let mut c = self.conn.clone();
         let reply: Value = self
@@ -560,6 +578,7 @@ impl Store {
             .arg(self.config.finished_ttl.as_secs().max(1))
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
+            .arg(actor)
             .invoke_async(&mut c)
             .await?;
         parse_incident(hash(Some(reply))?)
@@ -572,6 +591,7 @@ impl Store {
         desk: &str,
         token: u64,
         reason: &str,
+        actor: &str,
     ) -> Result<()> {
         let mut c = self.conn.clone();
         let _: Value = self
@@ -585,6 +605,7 @@ impl Store {
             .arg(reason)
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
+            .arg(actor)
             .invoke_async(&mut c)
             .await?;
         Ok(())
@@ -760,6 +781,7 @@ fn new_incident(
     created: i64,
     contact: &Contact,
     body: &IncidentBody,
+    submitter: Option<&str>,
 ) -> Incident {
     Incident {
         reference,
@@ -769,6 +791,7 @@ fn new_incident(
         location: body.location.clone(),
         caller: body.caller.clone(),
         contact_ids: vec![contact.contact_id.clone()],
+        submitted_by: submitter.map(str::to_owned).into_iter().collect(),
         tasks: body
             .route
             .desks
@@ -845,6 +868,11 @@ fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
         location: decision.location,
         caller: decision.caller,
         contact_ids: get("contacts")?.split(',').map(str::to_owned).collect(),
+        submitted_by: f
+            .keys()
+            .filter_map(|k| k.strip_prefix("src:"))
+            .map(str::to_owned)
+            .collect(),
         tasks,
         created_at_ms: get("created")?.parse().unwrap_or(0),
         updated_at_ms: get("updated")?.parse().unwrap_or(0),

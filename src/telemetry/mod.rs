@@ -27,6 +27,7 @@ pub const ESCALATIONS: &str = "bluelight_escalations_total";
 pub const REPEAT_LINKS: &str = "bluelight_repeat_links_total";
 pub const REDIS_ERRORS: &str = "bluelight_redis_errors_total";
 pub const CONFIG_RELOADS: &str = "bluelight_config_reloads_total";
+pub const REFUSED: &str = "bluelight_requests_refused_total";
 pub const REDIS_UP: &str = "bluelight_redis_up";
 pub const OVERDUE_TASKS: &str = "bluelight_overdue_tasks";
 
@@ -91,6 +92,10 @@ fn describe() {
     describe_counter!(
         REDIS_ERRORS,
         "Redis operations that failed, by kind (unavailable, internal)."
+    );
+    describe_counter!(
+        REFUSED,
+        "Requests refused before they were served, by reason (unauthenticated, permission_denied, rate_limited, shed_in_flight, shed_redis_slow)."
     );
     describe_counter!(
         CONFIG_RELOADS,
@@ -207,6 +212,12 @@ pub fn redis_up(up: bool) {
 
 pub fn overdue_tasks(n: u64) {
     gauge!(OVERDUE_TASKS).set(n as f64);
+}
+
+/// A request refused before it was served: `unauthenticated`, `permission_denied`,
+/// `rate_limited`, `shed_in_flight` or `shed_redis_slow`.
+pub fn refused(reason: &'static str) {
+    counter!(REFUSED, "reason" => reason).increment(1);
 }
 
 pub fn config_reloaded(ok: bool) {

@@ -58,6 +58,7 @@ impl TestApp {
             app.clone(),
             listener,
             None,
+            Arc::new(bluelight::access::Access::open(app.limits().clone())),
             async move {
                 let _ = stopped.await;
             },

@@ -1,6 +1,7 @@
 //! Integration tests: the real gRPC server on a loopback port, talking to a private
 //! `redis-server` that the harness starts on a free port, through the generated clients.
 
+mod access;
 mod alloc;
 mod cli;
 mod dispatch;
@@ -12,6 +13,7 @@ mod redis_access;
 mod redis_failure;
 mod reliability;
 mod routing;
+mod shedding;
 mod tls;
 mod triage_corpus;
 mod triage_props;

@@ -11,33 +11,38 @@ use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair}
 use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
 
 /// A certificate authority and its certificate in PEM.
-struct Ca(CertifiedIssuer<'static, KeyPair>);
+pub struct Ca(CertifiedIssuer<'static, KeyPair>);
 
 impl Ca {
-    fn new() -> Ca {
+    pub fn new() -> Ca {
         let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         Ca(CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap())
     }
 
-    fn pem(&self) -> String {
+    pub fn pem(&self) -> String {
         self.0.pem()
     }
 
-    /// A certificate for `names` signed by this CA, and its key, in PEM.
-    fn issue(&self, names: &[&str]) -> (String, String) {
+    /// A certificate for `names` (the first is also its common name) signed by this CA, and its
+    /// key, in PEM.
+    pub fn issue(&self, names: &[&str]) -> (String, String) {
         let key = KeyPair::generate().unwrap();
-        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
-        let cert = CertificateParams::new(names)
-            .unwrap()
-            .signed_by(&key, &self.0)
-            .unwrap();
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        // The first name is the subject's common name too: client identities are named by it.
+        params.distinguished_name = rcgen::DistinguishedName::new();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0]);
+        let cert = params.signed_by(&key, &self.0).unwrap();
         (cert.pem(), key.serialize_pem())
     }
 }
 
 /// Writes a server certificate from `ca` for localhost to `dir`: (cert file, key file).
-fn server_files(ca: &Ca, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub fn server_files(ca: &Ca, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let (cert, key) = ca.issue(&["localhost", "127.0.0.1"]);
     let (c, k) = (dir.join("server.pem"), dir.join("server.key"));
     std::fs::write(&c, cert).unwrap();
@@ -47,7 +52,7 @@ fn server_files(ca: &Ca, dir: &Path) -> (std::path::PathBuf, std::path::PathBuf)
 
 /// A `bluelight serve` process and its metrics address, killed when dropped (a failing test
 /// leaves none behind).
-struct Served(Child, std::net::SocketAddr);
+pub struct Served(pub Child, pub std::net::SocketAddr);
 
 impl Drop for Served {
     fn drop(&mut self) {
@@ -57,7 +62,7 @@ impl Drop for Served {
 }
 
 /// `bluelight serve` on a free port against the test's Redis, with `args` and `env`.
-fn serve(redis_url: &str, port: u16, args: &[&str], env: &[(&str, &Path)]) -> Served {
+pub fn serve(redis_url: &str, port: u16, args: &[&str], env: &[(&str, &Path)]) -> Served {
     let metrics = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -139,7 +144,7 @@ async fn metrics_over_tls(addr: std::net::SocketAddr, ca: &str) -> Option<String
 }
 
 /// Waits until `check` holds, for at most ten seconds.
-async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
+pub async fn eventually<F: std::future::Future<Output = bool>>(what: &str, check: impl Fn() -> F) {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !check().await {
         assert!(Instant::now() < deadline, "{what}");

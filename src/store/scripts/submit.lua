@@ -6,8 +6,10 @@
 -- KEYS[1] idempotency key   KEYS[2] arrival counter   KEYS[3] deadlines
 -- ARGV: 1 prefix, 2 reference prefix, 3 idempotency ttl s, 4 decision json, 5 grade,
 --       6 agency, 7 incident type, 8 contact id, 9 desks (comma separated), 10 targets,
---       11 event cap, 12 audit cap, 13 who (channel), 14 family ("" for none), 15 lat, 16 lon
---       ("" when unknown), 17 radius m, 18 window ms, 19 caller number digits ("" when unknown)
+--       11 event cap, 12 audit cap, 13 who (the submitter, or the channel when open), 14 family ("" for none), 15 lat, 16 lon
+--       ("" when unknown), 17 radius m, 18 window ms, 19 caller number digits ("" when unknown),
+--       20 the authenticated submitter ("" when the service runs open): marked on the incident as
+--       src:<name>, so that a portal can read what its contacts made
 -- Returns {1 replayed | 2 linked, HGETALL of the incident}, or for a new incident (whose
 -- contents the caller has) {0, reference, created ms}
 local P = ARGV[1]
@@ -42,6 +44,7 @@ end
 if linked then
   local inc = P .. 'inc:' .. linked
   redis.call('HSET', inc, 'contacts', redis.call('HGET', inc, 'contacts') .. ',' .. ARGV[8], 'updated', now)
+  if ARGV[20] ~= '' then redis.call('HSET', inc, 'src:' .. ARGV[20], 1) end
   local old = tonumber(redis.call('HGET', inc, 'grade'))
   local why = caller_key and redis.call('GET', caller_key) == linked and 'same caller' or 'same place'
   if tonumber(ARGV[5]) < old then set_grade(P, linked, ARGV[5], now, ARGV[10]) end
@@ -66,6 +69,7 @@ local deadline = fmt_int(now + target_ms(ARGV[10], ARGV[5]))
 redis.call('HSET', inc, 'ref', ref, 'created', now, 'updated', now, 'grade', ARGV[5],
   'agency', ARGV[6], 'type', ARGV[7], 'seq', seq, 'desks', ARGV[9], 'contacts', ARGV[8],
   'decision', ARGV[4])
+if ARGV[20] ~= '' then redis.call('HSET', inc, 'src:' .. ARGV[20], 1) end
 for desk in string.gmatch(ARGV[9], '[^,]+') do
   redis.call('HSET', inc, 't:' .. desk .. ':state', 'queued', 't:' .. desk .. ':score', score,
     't:' .. desk .. ':queued', now, 't:' .. desk .. ':deadline', deadline)

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::routing::{Load, Table};
-use crate::store::{Store, Submitted};
+use crate::store::{Actor, Store, Submitted};
 use crate::telemetry;
 use crate::triage::Engine;
 
@@ -205,7 +205,7 @@ impl App {
         desk: &str,
         token: u64,
         lease_seconds: u32,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Lease> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -224,7 +224,7 @@ impl App {
         token: u64,
         to: &str,
         reason: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Incident> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -314,7 +314,7 @@ impl App {
         desk: &str,
         token: u64,
         outcome_text: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Incident> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -334,7 +334,7 @@ impl App {
         desk: &str,
         token: u64,
         reason: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<()> {
         check_reference(reference)?;
         self.check_desk(desk)?;

@@ -29,6 +29,15 @@ pub struct ServeArgs {
     /// own redis-server with its data in --data-dir.
     #[arg(long, env = "BLUELIGHT_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// For a rediss:// URL: trust these CA certificates (PEM) instead of the system's
+    #[arg(long, env = "BLUELIGHT_REDIS_CA")]
+    pub redis_ca: Option<PathBuf>,
+    /// For a rediss:// URL: this client certificate (PEM), for a Redis that asks for one
+    #[arg(long, env = "BLUELIGHT_REDIS_CERT")]
+    pub redis_cert: Option<PathBuf>,
+    /// The Redis client certificate's key (PEM)
+    #[arg(long, env = "BLUELIGHT_REDIS_KEY")]
+    pub redis_key: Option<PathBuf>,
     /// Data directory of the managed redis-server [default: .bluelight/redis]
     #[arg(long, env = "BLUELIGHT_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -93,6 +102,9 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     metrics_listen: Option<SocketAddr>,
     redis_url: Option<String>,
+    redis_ca: Option<PathBuf>,
+    redis_cert: Option<PathBuf>,
+    redis_key: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     centre: Option<String>,
     rules: Option<PathBuf>,
@@ -200,6 +212,11 @@ impl Settings {
         store.link_radius_m = file.link_radius_m.unwrap_or(store.link_radius_m);
         store.link_window = secs(file.link_window_seconds, store.link_window);
         store.max_lease_expiries = file.max_lease_expiries.unwrap_or(store.max_lease_expiries);
+        store.tls = crate::store::RedisTls {
+            ca: args.redis_ca.or(file.redis_ca),
+            cert: args.redis_cert.or(file.redis_cert),
+            key: args.redis_key.or(file.redis_key),
+        };
         let mut s = Settings {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             metrics_listen: args

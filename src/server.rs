@@ -196,7 +196,11 @@ async fn run_with_redis(
     )?);
     let _ = app.refresh_load().await;
     let load = |protocol| -> Result<Option<Arc<Tls>>> {
-        let files = settings.tls.clone();
+        let mut files = settings.tls.clone();
+        // Tokens are for gRPC: with client CAs, /metrics always wants a certificate.
+        if let (Some(f), Protocol::Http1) = (&mut files, protocol) {
+            f.client_cert_optional = false;
+        }
         Ok(files
             .map(|f| Tls::load(f, protocol))
             .transpose()?

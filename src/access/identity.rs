@@ -132,29 +132,39 @@ impl Identities {
             ));
         };
         let header = jsonwebtoken::decode_header(token).map_err(|e| refused(e.to_string()))?;
-        let (_, alg, key) = t
+        // The key its `kid` names; without one, each key of its algorithm in turn (a provider
+        // rotating keys publishes two).
+        let candidates: Vec<_> = t
             .keys
             .iter()
-            .find(|(kid, alg, _)| {
+            .filter(|(kid, alg, _)| {
                 *alg == header.alg
                     && (header.kid.is_none() || kid.as_deref() == header.kid.as_deref())
             })
-            .ok_or_else(|| {
-                refused(format!(
-                    "no key for algorithm {:?} and key id {:?}",
-                    header.alg,
-                    header.kid.as_deref().unwrap_or("")
-                ))
-            })?;
-        let mut v = Validation::new(*alg);
-        v.leeway = LEEWAY_S;
-        v.validate_nbf = true;
-        v.set_issuer(&[&t.issuer]);
-        v.set_audience(&[&t.audience]);
-        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let claims = jsonwebtoken::decode::<Claims>(token, key, &v)
-            .map_err(|e| refused(e.to_string()))?
-            .claims;
+            .collect();
+        if candidates.is_empty() {
+            return Err(refused(format!(
+                "no key for algorithm {:?} and key id {:?}",
+                header.alg,
+                header.kid.as_deref().unwrap_or("")
+            )));
+        }
+        let mut result = Err(refused("no key verifies it".into()));
+        for (_, alg, key) in candidates {
+            let mut v = Validation::new(*alg);
+            v.leeway = LEEWAY_S;
+            v.validate_nbf = true;
+            v.set_issuer(&[&t.issuer]);
+            v.set_audience(&[&t.audience]);
+            v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+            result = jsonwebtoken::decode::<Claims>(token, key, &v)
+                .map(|data| data.claims)
+                .map_err(|e| refused(e.to_string()));
+            if result.is_ok() {
+                break;
+            }
+        }
+        let claims = result?;
         if claims.sub.is_empty() {
             return Err(refused("its sub is empty".into()));
         }

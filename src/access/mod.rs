@@ -30,7 +30,7 @@ pub enum Scope {
     All,
     /// A dispatcher: only the desks its identity names.
     OwnDesks,
-    /// A portal: only incidents its own contacts made.
+    /// A portal: only incidents its own contacts made, and only the online channels.
     OwnContacts,
 }
 
@@ -50,7 +50,12 @@ const READ_DESK: Grants = &[(Supervisor, All), (Monitor, All), (Dispatcher, OwnD
 /// Every method, and the roles that may call it. A method missing here is refused to everyone
 /// (a unit test checks that every method of the API is here).
 const METHODS: &[(&str, &str, Grants)] = &[
-    (INTAKE, "SubmitContact", &[(Portal, All), (Handler, All)]),
+    // A portal submits as the public's portal: online channels, and a view of its own.
+    (
+        INTAKE,
+        "SubmitContact",
+        &[(Handler, All), (Portal, OwnContacts)],
+    ),
     (INTAKE, "PreviewTriage", &[(Handler, All)]),
     (
         INTAKE,
@@ -262,6 +267,15 @@ impl Acting {
         }
     }
 
+    /// Who acts on a leased task: the caller, who must hold the lease unless its role may work
+    /// every desk; when the service runs open, the lease holder.
+    pub fn actor(&self) -> crate::store::Actor<'_> {
+        crate::store::Actor {
+            name: self.sub().unwrap_or(""),
+            must_hold: self.0.as_ref().is_some_and(|c| c.scope == OwnDesks),
+        }
+    }
+
     /// Refuses a desk outside a dispatcher's own.
     pub fn desk(&self, desk: &str) -> Result<()> {
         match &self.0 {
@@ -278,6 +292,25 @@ impl Acting {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether the caller may read only incidents its own contacts made (a portal): a contact
+    /// it sends that joins someone else's incident learns only the reference.
+    pub fn own_contacts_only(&self) -> bool {
+        self.0.as_ref().is_some_and(|c| c.scope == OwnContacts)
+    }
+
+    /// Refuses a channel a portal does not carry: it sends online forms and webchat, so it
+    /// cannot claim a 999 call's place when submits are shed.
+    pub fn channel(&self, channel: crate::domain::Channel) -> Result<()> {
+        use crate::domain::Channel::{OnlineForm, Webchat};
+        if self.own_contacts_only() && !matches!(channel, OnlineForm | Webchat) {
+            return Err(Error::PermissionDenied(format!(
+                "a portal sends ONLINE_FORM or WEBCHAT contacts, not {}; role handler may send any",
+                channel.as_str()
+            )));
+        }
+        Ok(())
     }
 
     /// Refuses an incident a portal's own contacts did not make.
@@ -333,9 +366,10 @@ where
     }
 
     fn call(&mut self, mut req: http::Request<Body>) -> Self::Future {
-        let in_flight = self.access.limits.enter();
         match self.access.decide(&req) {
             Ok(caller) => {
+                // Counted once let in: a caller without credentials cannot fill the count.
+                let in_flight = self.access.limits.enter();
                 if let Some(caller) = caller {
                     req.extensions_mut().insert(caller);
                 }

@@ -37,13 +37,24 @@ impl p::intake_server::Intake for IntakeService {
             .unwrap_or_default();
         let contact = convert::contact(raw, true)
             .inspect_err(|_| telemetry::contact_received(channel, "rejected"))?;
+        acting.channel(contact.channel)?;
         let submitted = self.0.submit(contact, acting.sub()).await?;
         let i = &submitted.incident;
         tracing::Span::current().record("reference", i.reference.as_str());
         telemetry::submit_finished(started.elapsed());
         Ok(Response::new(p::SubmitContactResponse {
             public_message: public_message(&i.triage, Some(&i.reference)),
-            incident: Some(convert::incident(i)),
+            incident: Some(
+                if acting.own_contacts_only() && submitted.outcome == Outcome::Linked {
+                    // Someone else's incident: a portal learns its reference, nothing more.
+                    p::Incident {
+                        reference: i.reference.clone(),
+                        ..Default::default()
+                    }
+                } else {
+                    convert::incident(i)
+                },
+            ),
             replayed: submitted.outcome == Outcome::Replayed,
             linked: submitted.outcome == Outcome::Linked,
         }))
@@ -140,7 +151,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
                 &r.desk,
                 r.token,
                 r.lease_seconds,
-                acting.sub().unwrap_or(""),
+                acting.actor(),
             )
             .await?;
         Ok(Response::new(p::RenewLeaseResponse {
@@ -164,7 +175,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
                 r.token,
                 &r.to_desk,
                 &r.reason,
-                acting.sub().unwrap_or(""),
+                acting.actor(),
             )
             .await?;
         Ok(Response::new(p::TransferResponse {
@@ -221,13 +232,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
         acting.desk(&r.desk)?;
         let i = self
             .0
-            .complete(
-                &r.reference,
-                &r.desk,
-                r.token,
-                &r.outcome,
-                acting.sub().unwrap_or(""),
-            )
+            .complete(&r.reference, &r.desk, r.token, &r.outcome, acting.actor())
             .await?;
         Ok(Response::new(p::CompleteResponse {
             incident: Some(convert::incident(&i)),
@@ -243,13 +248,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
         let r = req.into_inner();
         acting.desk(&r.desk)?;
         self.0
-            .release(
-                &r.reference,
-                &r.desk,
-                r.token,
-                &r.reason,
-                acting.sub().unwrap_or(""),
-            )
+            .release(&r.reference, &r.desk, r.token, &r.reason, acting.actor())
             .await?;
         Ok(Response::new(p::ReleaseResponse {}))
     }

@@ -42,6 +42,31 @@ pub struct StoreConfig {
     pub link_window: Duration,
     /// A task whose lease expires this many times goes to the supervisor.
     pub max_lease_expiries: u32,
+    /// For a `rediss://` URL: the CA and client certificate to use.
+    pub tls: RedisTls,
+}
+
+/// Who acts on a leased task: `name` for the audit (empty: the lease holder), and whether only
+/// the holder may (a dispatcher; a supervisor may act on anyone's lease).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Actor<'a> {
+    pub name: &'a str,
+    pub must_hold: bool,
+}
+
+impl Actor<'_> {
+    fn must_hold(&self) -> &'static str {
+        if self.must_hold { "1" } else { "" }
+    }
+}
+
+/// TLS to Redis, for `rediss://` URLs: the CA certificates to trust instead of the system's,
+/// and a client certificate and key for a Redis that asks for one (its default with TLS).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct RedisTls {
+    pub ca: Option<std::path::PathBuf>,
+    pub cert: Option<std::path::PathBuf>,
+    pub key: Option<std::path::PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -62,6 +87,7 @@ impl Default for StoreConfig {
             link_radius_m: 250,
             link_window: Duration::from_secs(30 * 60),
             max_lease_expiries: 3,
+            tls: RedisTls::default(),
         }
     }
 }
@@ -88,6 +114,9 @@ impl From<redis::RedisError> for Error {
         match e.code() {
             Some("BL_NOT_FOUND") => Error::NotFound(e.detail().unwrap_or("not found").to_owned()),
             Some("BL_STALE") => Error::StaleLease(e.detail().unwrap_or("stale lease").to_owned()),
+            Some("BL_DENIED") => {
+                Error::PermissionDenied(e.detail().unwrap_or("not the lease holder").to_owned())
+            }
             Some("BL_CONFLICT") => Error::Conflict(e.detail().unwrap_or("conflict").to_owned()),
             _ if e.is_io_error()
                 || e.is_timeout()
@@ -127,11 +156,54 @@ pub fn redacted(url: &str) -> String {
     }
 }
 
+/// The Redis client of `url`; over TLS for `rediss://`, with `tls`'s files.
+fn client(url: &str, tls: &RedisTls) -> Result<redis::Client> {
+    let bad_url =
+        |e: redis::RedisError| Error::Config(format!("redis url {:?}: {e}", redacted(url)));
+    if !url.starts_with("rediss://") {
+        if *tls != RedisTls::default() {
+            return Err(Error::Config(format!(
+                "--redis-ca, --redis-cert and --redis-key are for TLS to Redis: use a rediss:// URL, not {:?}",
+                redacted(url)
+            )));
+        }
+        return redis::Client::open(url).map_err(bad_url);
+    }
+    let read = |flag: &str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|e| Error::Config(format!("{flag} {}: {e}", path.display())))
+    };
+    let client_tls = match (&tls.cert, &tls.key) {
+        (Some(cert), Some(key)) => Some(redis::ClientTlsConfig {
+            client_cert: read("--redis-cert", cert)?,
+            client_key: read("--redis-key", key)?,
+        }),
+        (None, None) => None,
+        _ => {
+            return Err(Error::Config(
+                "--redis-cert and --redis-key come together: the client certificate and its key"
+                    .into(),
+            ));
+        }
+    };
+    let root_cert = tls
+        .ca
+        .as_deref()
+        .map(|ca| read("--redis-ca", ca))
+        .transpose()?;
+    redis::Client::build_with_tls(
+        url,
+        redis::TlsCertificates {
+            client_tls,
+            root_cert,
+        },
+    )
+    .map_err(bad_url)
+}
+
 impl Store {
     /// Connects to Redis. Fails with `Unavailable` if it cannot be reached.
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Store> {
-        let client = redis::Client::open(url)
-            .map_err(|e| Error::Config(format!("redis url {:?}: {e}", redacted(url))))?;
+        let client = client(url, &config.tls)?;
         let manager = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(1000)))
             .set_response_timeout(Some(Duration::from_millis(2000)))
@@ -346,7 +418,7 @@ impl Store {
         desk: &str,
         token: u64,
         lease: Duration,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Lease> {
         let mut c = self.conn.clone();
         let (expires_at_ms, dispatcher): (i64, String) = self
@@ -359,7 +431,8 @@ impl Store {
             .arg(token)
             .arg(lease.as_millis() as u64)
             .arg(self.config.audit_cap)
-            .arg(actor)
+            .arg(actor.name)
+            .arg(actor.must_hold())
             .invoke_async(&mut c)
             .await?;
         Ok(Lease {
@@ -379,7 +452,7 @@ impl Store {
         token: u64,
         to: &str,
         reason: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Incident> {
         let mut c = self.conn.clone();
         let reply: Value = self
@@ -394,7 +467,8 @@ impl Store {
             .arg(self.targets())
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
-            .arg(actor)
+            .arg(actor.name)
+            .arg(actor.must_hold())
             .invoke_async(&mut c)
             .await?;
         parse_incident(hash(Some(reply))?)
@@ -563,7 +637,7 @@ impl Store {
         desk: &str,
         token: u64,
         outcome: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<Incident> {
         let mut c = self.conn.clone();
         let reply: Value = self
@@ -578,7 +652,8 @@ impl Store {
             .arg(self.config.finished_ttl.as_secs().max(1))
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
-            .arg(actor)
+            .arg(actor.name)
+            .arg(actor.must_hold())
             .invoke_async(&mut c)
             .await?;
         parse_incident(hash(Some(reply))?)
@@ -591,7 +666,7 @@ impl Store {
         desk: &str,
         token: u64,
         reason: &str,
-        actor: &str,
+        actor: Actor<'_>,
     ) -> Result<()> {
         let mut c = self.conn.clone();
         let _: Value = self
@@ -605,7 +680,8 @@ impl Store {
             .arg(reason)
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
-            .arg(actor)
+            .arg(actor.name)
+            .arg(actor.must_hold())
             .invoke_async(&mut c)
             .await?;
         Ok(())

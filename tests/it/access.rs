@@ -169,6 +169,16 @@ fn submit(id: &str, narrative: &str) -> p::SubmitContactRequest {
     }
 }
 
+/// An online report with contact id `id` from the caller of phone `phone`.
+fn online(id: &str, phone: &str, narrative: &str) -> p::SubmitContactRequest {
+    let mut contact = crate::harness::call(id, narrative);
+    contact.channel = p::Channel::OnlineForm as i32;
+    contact.caller.as_mut().unwrap().phone = crate::harness::phone_for(phone);
+    p::SubmitContactRequest {
+        contact: Some(contact),
+    }
+}
+
 fn preview() -> p::PreviewTriageRequest {
     p::PreviewTriageRequest {
         contact: Some(crate::harness::call("", "smoke from the flat upstairs")),
@@ -222,6 +232,19 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
             "wrong audience",
         ),
         (stranger, "signed by another key"),
+        (
+            // The key id of the real key, but HS256 with a guessable secret: never taken.
+            jsonwebtoken::encode(
+                &jsonwebtoken::Header {
+                    kid: Some("essex-1".into()),
+                    ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+                },
+                &json!({"iss": ISSUER, "aud": AUDIENCE, "sub": "h", "roles": ["handler"], "exp": now() + 600}),
+                &jsonwebtoken::EncodingKey::from_secret(b"essex-1").unwrap(),
+            )
+            .unwrap(),
+            "HS256 instead of the key's ES256",
+        ),
         ("not-a-token".to_owned(), "not a token"),
     ] {
         let r = intake.preview_triage(bearer(preview(), &token)).await;
@@ -233,9 +256,20 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
     }
 
     // A portal submits and reads what it made, and nothing else.
+    refused(
+        intake
+            .submit_contact(bearer(submit("web-0", "help, fire"), &portal))
+            .await,
+        Code::PermissionDenied,
+        "a portal sends ONLINE_FORM or WEBCHAT",
+    );
     let made = intake
         .submit_contact(bearer(
-            submit("web-1", "my bike was stolen from outside the station"),
+            online(
+                "web-1",
+                "alice",
+                "my bike was stolen from outside the station",
+            ),
             &portal,
         ))
         .await
@@ -265,13 +299,44 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
     // Contact ids are each portal's own: the same id from another portal is not a replay.
     let again = intake
         .submit_contact(bearer(
-            submit("web-1", "someone keyed my car in the supermarket car park"),
+            online(
+                "web-1",
+                "bob",
+                "someone keyed my car in the supermarket car park",
+            ),
             &other_portal,
         ))
         .await
         .unwrap()
         .into_inner();
-    assert!(!again.replayed);
+    assert!(!again.replayed && !again.linked, "{again:?}");
+    assert_ne!(crate::harness::reference(&again), reference);
+    // A contact that joins another portal's incident (the same caller) learns its reference
+    // and nothing else, and does not make it readable.
+    let joined = intake
+        .submit_contact(bearer(
+            online(
+                "web-2",
+                "alice",
+                "my bike was stolen, I reported it earlier",
+            ),
+            &other_portal,
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(joined.linked, "{joined:?}");
+    let shown = joined.incident.unwrap();
+    assert_eq!(shown.reference, reference);
+    assert!(
+        shown.caller.is_none() && shown.location.is_none() && shown.contact_ids.is_empty(),
+        "{shown:?}"
+    );
+    refused(
+        intake.get_incident(get(&other_portal)).await,
+        Code::PermissionDenied,
+        "only incidents its own contacts made",
+    );
 
     // A dispatcher works its own desks under its own name.
     let desk = crate::harness::desks(&made)[0].clone();
@@ -322,6 +387,24 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
             .await,
         Code::PermissionDenied,
         "role supervisor may",
+    );
+
+    // Another dispatcher on the desk cannot act on a colleague's lease, token or not.
+    let colleague = idp.token("disp-0043", &["dispatcher"], json!({"desks": [desk]}));
+    refused(
+        dispatch
+            .complete(bearer(
+                p::CompleteRequest {
+                    reference: reference.clone(),
+                    desk: desk.clone(),
+                    token: lease.token,
+                    outcome: "not mine".into(),
+                },
+                &colleague,
+            ))
+            .await,
+        Code::PermissionDenied,
+        "is held by disp-0042",
     );
 
     // A supervisor regrades; the audit names the token's subject, not a typed name.
@@ -381,7 +464,11 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
         answers.push(
             intake
                 .submit_contact(bearer(
-                    submit(&format!("small-{i}"), "lost my purse in the high street"),
+                    online(
+                        &format!("small-{i}"),
+                        &format!("small-{i}"),
+                        "lost my purse in the high street",
+                    ),
                     &limited,
                 ))
                 .await,

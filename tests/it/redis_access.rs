@@ -61,3 +61,94 @@ async fn the_managed_redis_wants_its_password_and_keeps_its_folder_to_its_owner(
         .unwrap();
     assert_eq!(config[1], "127.0.0.1", "loopback only");
 }
+
+/// A redis-server that speaks only TLS on `port` and wants client certificates from `ca` and
+/// `password`; killed when dropped.
+struct TlsRedis(std::process::Child);
+
+impl Drop for TlsRedis {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn bluelight_reaches_redis_over_tls_with_a_client_certificate_and_a_password() {
+    use crate::tls::{Ca, server_files};
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new();
+    let (server_cert, server_key) = server_files(&ca, dir.path());
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca.pem()).unwrap();
+    let (cert, key) = ca.issue(&["bluelight-essex"]);
+    let (client_cert, client_key) = (dir.path().join("client.pem"), dir.path().join("client.key"));
+    std::fs::write(&client_cert, cert).unwrap();
+    std::fs::write(&client_key, key).unwrap();
+    let redis_port = crate::harness::free_port();
+    assert_ne!(redis_port, 6379);
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_owned();
+    let _redis = TlsRedis(
+        std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                "0",
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--tls-port", &redis_port.to_string()])
+            .args(["--tls-cert-file", &path(&server_cert)])
+            .args(["--tls-key-file", &path(&server_key)])
+            .args(["--tls-ca-cert-file", &path(&ca_file)])
+            .args(["--tls-auth-clients", "yes", "--requirepass", "s3cret-test"])
+            .args(["--dir", &path(dir.path())])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server starts"),
+    );
+    let url = format!("rediss://:s3cret-test@127.0.0.1:{redis_port}/");
+    let serve = |port: u16, with_cert: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_bluelight"));
+        cmd.args(["serve", "--redis-url", &url])
+            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--redis-ca", &path(&ca_file)])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped());
+        if with_cert {
+            cmd.env("BLUELIGHT_REDIS_CERT", &client_cert);
+            cmd.env("BLUELIGHT_REDIS_KEY", &client_key);
+        }
+        cmd.spawn().unwrap()
+    };
+    // Without a client certificate Redis refuses the handshake, and serve says it cannot reach it.
+    let refused = serve(crate::harness::free_port(), false)
+        .wait_with_output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("redis") && !stderr.contains("s3cret-test"),
+        "{stderr}"
+    );
+
+    let port = crate::harness::free_port();
+    let mut served = crate::tls::Served(serve(port, true), "127.0.0.1:0".parse().unwrap());
+    let mut intake =
+        bluelight::proto::intake_client::IntakeClient::new(crate::harness::connect(port).await);
+    let r = intake
+        .submit_contact(bluelight::proto::SubmitContactRequest {
+            contact: Some(crate::harness::call(
+                "tls-1",
+                "someone has set fire to the bins behind the shops",
+            )),
+        })
+        .await;
+    let _ = served.0.kill();
+    assert!(r.is_ok(), "{r:?}");
+}

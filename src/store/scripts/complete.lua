@@ -2,10 +2,10 @@
 -- expires after the retention period.
 -- KEYS[1] leases
 -- ARGV: 1 prefix, 2 reference, 3 desk, 4 token, 5 outcome, 6 retention s, 7 event cap, 8 audit cap,
---       9 who acts ("" for the lease holder)
+--       9 who acts ("" for the lease holder), 10 '1' when only the holder may act
 -- Returns HGETALL of the incident
 local P, ref, desk = ARGV[1], ARGV[2], ARGV[3]
-local inc, err = check_lease(P, ref, desk, ARGV[4])
+local inc, err = check_lease(P, ref, desk, ARGV[4], ARGV[9], ARGV[10])
 if err then return err end
 local now = now_ms()
 local who = ARGV[9] ~= '' and ARGV[9] or redis.call('HGET', inc, 't:' .. desk .. ':by')

@@ -77,13 +77,18 @@ local function find_task(P, ref, desk)
   return inc, f, nil
 end
 
--- Checks that `token` is the current lease on a desk task; returns the incident key or an error.
-local function check_lease(P, ref, desk, token)
+-- Checks that `token` is the current lease on a desk task, and when `must_hold` is '1' that
+-- `who` holds it; returns the incident key or an error.
+local function check_lease(P, ref, desk, token, who, must_hold)
   local inc, f, err = find_task(P, ref, desk)
   if err then return nil, err end
   if f[1] ~= 'claimed' or f[2] ~= token then
     return nil, fail('BL_STALE', 'lease token ' .. token .. ' on ' .. ref .. ' at ' .. desk ..
       ' is not current (task is ' .. f[1] .. '); claim it again')
+  end
+  if must_hold == '1' and f[3] ~= who then
+    return nil, fail('BL_DENIED', 'the lease on ' .. ref .. ' at ' .. desk .. ' is held by ' ..
+      f[3] .. ': only its holder, or role supervisor, may act on it')
   end
   return inc, nil
 end

@@ -8,8 +8,8 @@
 --       6 agency, 7 incident type, 8 contact id, 9 desks (comma separated), 10 targets,
 --       11 event cap, 12 audit cap, 13 who (the submitter, or the channel when open), 14 family ("" for none), 15 lat, 16 lon
 --       ("" when unknown), 17 radius m, 18 window ms, 19 caller number digits ("" when unknown),
---       20 the authenticated submitter ("" when the service runs open): marked on the incident as
---       src:<name>, so that a portal can read what its contacts made
+--       20 the authenticated submitter ("" when the service runs open): marked on a new incident
+--       as src:<name>, so that a portal can read what its contacts made (not what they joined)
 -- Returns {1 replayed | 2 linked, HGETALL of the incident}, or for a new incident (whose
 -- contents the caller has) {0, reference, created ms}
 local P = ARGV[1]
@@ -44,7 +44,6 @@ end
 if linked then
   local inc = P .. 'inc:' .. linked
   redis.call('HSET', inc, 'contacts', redis.call('HGET', inc, 'contacts') .. ',' .. ARGV[8], 'updated', now)
-  if ARGV[20] ~= '' then redis.call('HSET', inc, 'src:' .. ARGV[20], 1) end
   local old = tonumber(redis.call('HGET', inc, 'grade'))
   local why = caller_key and redis.call('GET', caller_key) == linked and 'same caller' or 'same place'
   if tonumber(ARGV[5]) < old then set_grade(P, linked, ARGV[5], now, ARGV[10]) end

@@ -1,8 +1,8 @@
 -- Moves a desk task held under a current lease to another desk, keeping its place in the order.
 -- ARGV: 1 prefix, 2 reference, 3 desk, 4 token, 5 to desk, 6 reason, 7 targets, 8 event cap,
---       9 audit cap, 10 who acts ("" for the lease holder)
+--       9 audit cap, 10 who acts ("" for the lease holder), 11 '1' when only the holder may act
 local P, ref, desk, to = ARGV[1], ARGV[2], ARGV[3], ARGV[5]
-local inc, err = check_lease(P, ref, desk, ARGV[4])
+local inc, err = check_lease(P, ref, desk, ARGV[4], ARGV[10], ARGV[11])
 if err then return err end
 local who = ARGV[10] ~= '' and ARGV[10] or redis.call('HGET', inc, 't:' .. desk .. ':by')
 move_task(P, ref, desk, to, now_ms(), ARGV[7], 0)

@@ -58,7 +58,7 @@ fn describe() {
     use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
     describe_counter!(
         CONTACTS_RECEIVED,
-        "Contacts received, by channel and outcome (new_incident, linked, replayed, referral, rejected, unavailable)."
+        "Contacts received, by channel and outcome (new_incident, linked, replayed, referral, rejected, shed, unavailable)."
     );
     describe_counter!(
         TRIAGE_DECISIONS,

@@ -522,6 +522,16 @@ async fn connect(to: &ServerArg, timeout: Option<std::time::Duration>) -> Result
     if let Some(t) = timeout {
         endpoint = endpoint.timeout(t);
     }
+    let loopback = server
+        .parse::<http::Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_owned))
+        .is_some_and(|h| matches!(h.as_str(), "localhost" | "127.0.0.1" | "[::1]"));
+    if to.token.is_some() && to.tls_ca.is_none() && !loopback {
+        return Err(format!(
+            "--token: the token would cross the network to {server} in clear; give --tls-ca"
+        ));
+    }
     let bearer = match &to.token {
         None => None,
         Some(t) => Some(

@@ -515,6 +515,24 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Nor does the CLI send a token in clear off this machine.
+    let out = Command::new(env!("CARGO_BIN_EXE_bluelight"))
+        .args([
+            "submit",
+            "--server",
+            "http://192.0.2.1:50051",
+            "--narrative",
+            "x",
+        ])
+        .env("BLUELIGHT_TOKEN", &handler)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("in clear; give --tls-ca"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let metrics = crate::harness::http_get(s.served.1, "/metrics").await;
     for reason in ["unauthenticated", "permission_denied", "rate_limited"] {
         assert!(

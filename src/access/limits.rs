@@ -148,21 +148,28 @@ impl Limits {
     pub fn redis_took(&self, took: Duration) {
         let us = took.as_micros().min(u128::from(u32::MAX)) as u64;
         let old = self.redis_us.load(Ordering::Relaxed);
-        let at = self.redis_at_ms.load(Ordering::Relaxed);
-        let fresh = at != 0 && self.now_ms().saturating_sub(at) < LATENCY_FRESH.as_millis() as u64;
         // A moving average over about eight calls; a stale one starts again.
-        let new = if fresh { (old * 7 + us) / 8 } else { us };
+        let new = if self.latency_fresh() {
+            (old * 7 + us) / 8
+        } else {
+            us
+        };
         self.redis_us.store(new, Ordering::Relaxed);
         self.redis_at_ms.store(self.now_ms(), Ordering::Relaxed);
     }
 
     /// The recent Redis latency; zero when nothing recent was measured.
     fn redis_latency(&self) -> Duration {
-        let at = self.redis_at_ms.load(Ordering::Relaxed);
-        if at == 0 || self.now_ms().saturating_sub(at) > LATENCY_FRESH.as_millis() as u64 {
+        if !self.latency_fresh() {
             return Duration::ZERO;
         }
         Duration::from_micros(self.redis_us.load(Ordering::Relaxed))
+    }
+
+    /// Whether the latency average was fed lately enough to say something of Redis now.
+    fn latency_fresh(&self) -> bool {
+        let at = self.redis_at_ms.load(Ordering::Relaxed);
+        at != 0 && self.now_ms().saturating_sub(at) < LATENCY_FRESH.as_millis() as u64
     }
 
     fn now_ms(&self) -> u64 {

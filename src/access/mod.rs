@@ -129,17 +129,8 @@ impl Access {
         Ok(())
     }
 
-    pub fn limits(&self) -> &Arc<Limits> {
-        &self.limits
-    }
-
     pub fn reflection(&self) -> bool {
         self.reflection
-    }
-
-    /// Whether callers must prove who they are.
-    pub fn enabled(&self) -> bool {
-        self.identities.load().enabled()
     }
 
     /// Decides a request by its path, its `authorization` header and its client certificate:
@@ -183,15 +174,16 @@ impl Access {
             None => Err(Error::PermissionDenied(format!(
                 "{} (roles: {}) may not call {path}; role {} may",
                 identity.sub,
-                names(identity.roles.iter().copied()),
-                names(grants.iter().map(|(r, _)| *r)).replace(", ", " or ")
+                listed(identity.roles.iter().map(|r| r.as_str())),
+                listed(grants.iter().map(|(r, _)| r.as_str())).replace(", ", " or ")
             ))),
         }
     }
 }
 
-fn names(roles: impl Iterator<Item = Role>) -> String {
-    let v: Vec<&str> = roles.map(Role::as_str).collect();
+/// "a, b, c", or "none".
+fn listed<'a>(items: impl Iterator<Item = &'a str>) -> String {
+    let v: Vec<&str> = items.collect();
     if v.is_empty() {
         "none".into()
     } else {
@@ -283,11 +275,7 @@ impl Acting {
                 Err(Error::PermissionDenied(format!(
                     "{} works desks {}, not {desk}; role supervisor may work every desk",
                     c.identity.sub,
-                    if c.identity.desks.is_empty() {
-                        "none".to_owned()
-                    } else {
-                        c.identity.desks.join(", ")
-                    }
+                    listed(c.identity.desks.iter().map(String::as_str))
                 )))
             }
             _ => Ok(()),

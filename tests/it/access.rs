@@ -373,17 +373,20 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
         .lease
         .expect("the incident is on the desk");
     assert_eq!(lease.dispatcher, "disp-0042");
+    let regrade = |reason: &str, token: &str| {
+        bearer(
+            p::RegradeRequest {
+                reference: reference.clone(),
+                grade: 2,
+                by: String::new(),
+                reason: reason.into(),
+            },
+            token,
+        )
+    };
     refused(
         dispatch
-            .regrade(bearer(
-                p::RegradeRequest {
-                    reference: reference.clone(),
-                    grade: 2,
-                    by: String::new(),
-                    reason: "caller rang back".into(),
-                },
-                &dispatcher,
-            ))
+            .regrade(regrade("caller rang back", &dispatcher))
             .await,
         Code::PermissionDenied,
         "role supervisor may",
@@ -410,13 +413,8 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
     // A supervisor regrades; the audit names the token's subject, not a typed name.
     let supervisor = idp.token("sup-0007", &["supervisor"], json!({}));
     dispatch
-        .regrade(bearer(
-            p::RegradeRequest {
-                reference: reference.clone(),
-                grade: 2,
-                by: String::new(),
-                reason: "caller rang back: the thief is still there".into(),
-            },
+        .regrade(regrade(
+            "caller rang back: the thief is still there",
             &supervisor,
         ))
         .await

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::access::{AccessFiles, JwtFiles, Shedding};
 use crate::error::{Error, Result};
-use crate::store::StoreConfig;
+use crate::store::{StoreConfig, Target};
 use crate::telemetry::LogFormat;
 use crate::tls::TlsFiles;
 
@@ -29,6 +29,19 @@ pub struct ServeArgs {
     /// own redis-server with its data in --data-dir.
     #[arg(long, env = "BLUELIGHT_REDIS_URL")]
     pub redis_url: Option<String>,
+    /// Find the Redis primary through these sentinels (host:port,host:port,...) and follow
+    /// its failovers; needs --redis-master
+    #[arg(long, env = "BLUELIGHT_REDIS_SENTINELS", value_delimiter = ',')]
+    pub redis_sentinels: Vec<String>,
+    /// The name the sentinels monitor the primary by
+    #[arg(long, env = "BLUELIGHT_REDIS_MASTER")]
+    pub redis_master: Option<String>,
+    /// With sentinels: the password of the Redis nodes
+    #[arg(long, env = "BLUELIGHT_REDIS_PASSWORD", hide_env_values = true)]
+    pub redis_password: Option<String>,
+    /// Acknowledge a submit only once this many replicas have it (WAIT) [default: 0]
+    #[arg(long, env = "BLUELIGHT_MIN_REPLICAS_ACK")]
+    pub min_replicas_ack: Option<u32>,
     /// For a rediss:// URL: trust these CA certificates (PEM) instead of the system's
     #[arg(long, env = "BLUELIGHT_REDIS_CA")]
     pub redis_ca: Option<PathBuf>,
@@ -102,6 +115,11 @@ struct FileConfig {
     listen: Option<SocketAddr>,
     metrics_listen: Option<SocketAddr>,
     redis_url: Option<String>,
+    redis_sentinels: Option<Vec<String>>,
+    redis_master: Option<String>,
+    redis_password: Option<String>,
+    min_replicas_ack: Option<u32>,
+    replica_ack_timeout_ms: Option<u64>,
     redis_ca: Option<PathBuf>,
     redis_cert: Option<PathBuf>,
     redis_key: Option<PathBuf>,
@@ -142,7 +160,8 @@ struct FileConfig {
 pub struct Settings {
     pub listen: SocketAddr,
     pub metrics_listen: SocketAddr,
-    pub redis_url: Option<String>,
+    /// Where Redis is; `None`: a managed redis-server in `data_dir`.
+    pub redis: Option<Target>,
     pub data_dir: PathBuf,
     pub rules: Option<PathBuf>,
     pub desks: Option<PathBuf>,
@@ -168,7 +187,7 @@ impl Default for Settings {
         Settings {
             listen: "127.0.0.1:50051".parse().expect("valid"),
             metrics_listen: "127.0.0.1:9464".parse().expect("valid"),
-            redis_url: None,
+            redis: None,
             data_dir: PathBuf::from(".bluelight/redis"),
             rules: None,
             desks: None,
@@ -217,13 +236,32 @@ impl Settings {
             cert: args.redis_cert.or(file.redis_cert),
             key: args.redis_key.or(file.redis_key),
         };
+        store.min_replicas_ack = args
+            .min_replicas_ack
+            .or(file.min_replicas_ack)
+            .unwrap_or(store.min_replicas_ack);
+        if let Some(ms) = file.replica_ack_timeout_ms {
+            store.replica_ack_timeout = Duration::from_millis(ms);
+        }
+        let sentinels = if args.redis_sentinels.is_empty() {
+            file.redis_sentinels.unwrap_or_default()
+        } else {
+            args.redis_sentinels
+        };
+        let redis = redis_target(
+            args.redis_url.or(file.redis_url),
+            sentinels,
+            args.redis_master.or(file.redis_master),
+            args.redis_password.or(file.redis_password),
+            &store.tls,
+        )?;
         let mut s = Settings {
             listen: args.listen.or(file.listen).unwrap_or(d.listen),
             metrics_listen: args
                 .metrics_listen
                 .or(file.metrics_listen)
                 .unwrap_or(d.metrics_listen),
-            redis_url: args.redis_url.or(file.redis_url),
+            redis,
             data_dir: args.data_dir.or(file.data_dir).unwrap_or(d.data_dir),
             rules: args.rules.or(file.rules),
             desks: args.desks.or(file.desks),
@@ -337,6 +375,14 @@ impl Settings {
                     .into(),
             ));
         }
+        // A WAIT longer than a Redis answer may take would be cut short as a timeout.
+        if self.store.replica_ack_timeout.is_zero()
+            || self.store.replica_ack_timeout > Duration::from_millis(1500)
+        {
+            return Err(Error::Config(
+                "replica_ack_timeout_ms must be 1 to 1500".into(),
+            ));
+        }
         if self.store.queue_wait_targets.iter().any(Duration::is_zero) {
             return Err(Error::Config(
                 "queue_wait_seconds must all be at least 1".into(),
@@ -369,6 +415,55 @@ fn tls_files(
         )),
         (None, Some(_)) => Err(Error::Config(
             "--tls-key needs --tls-cert, the certificate chain it belongs to".into(),
+        )),
+    }
+}
+
+/// Where Redis is: a URL, or sentinels and the name of the primary they watch (never both);
+/// neither: the managed redis-server.
+fn redis_target(
+    url: Option<String>,
+    sentinels: Vec<String>,
+    master: Option<String>,
+    password: Option<String>,
+    tls: &crate::store::RedisTls,
+) -> Result<Option<Target>> {
+    match (url, sentinels.is_empty(), master) {
+        (url, true, None) if password.is_none() => Ok(url.map(Target::Url)),
+        (None, false, Some(master)) => {
+            let scheme = if *tls == crate::store::RedisTls::default() {
+                "redis"
+            } else {
+                "rediss"
+            };
+            let auth = password.map_or(String::new(), |p| {
+                // Percent-encoded: the URL carries it to the client as it is.
+                let encoded: String = p
+                    .bytes()
+                    .map(|b| {
+                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                            char::from(b).to_string()
+                        } else {
+                            format!("%{b:02X}")
+                        }
+                    })
+                    .collect();
+                format!(":{encoded}@")
+            });
+            Ok(Some(Target::Sentinels {
+                sentinels,
+                master,
+                url: format!("{scheme}://{auth}"),
+            }))
+        }
+        (Some(_), false, _) => Err(Error::Config(
+            "--redis-url and --redis-sentinels: give one, the Redis or the sentinels that find it"
+                .into(),
+        )),
+        _ => Err(Error::Config(
+            "--redis-sentinels, --redis-master (and --redis-password, if any) come together: the \
+             sentinels, the name they watch the primary by, and the nodes' password"
+                .into(),
         )),
     }
 }
@@ -430,6 +525,36 @@ mod tests {
         assert_eq!(s.store.centre, "kent");
         assert_eq!(s.lease, Duration::from_secs(30));
         assert_eq!(s.metrics_listen.port(), 9464);
+    }
+
+    #[test]
+    fn sentinels_come_with_the_primary_name_and_never_with_a_url() {
+        let resolve = |url: Option<&str>, sentinels: &[&str], master: Option<&str>| {
+            Settings::resolve(ServeArgs {
+                redis_url: url.map(str::to_owned),
+                redis_sentinels: sentinels.iter().map(|s| s.to_string()).collect(),
+                redis_master: master.map(str::to_owned),
+                redis_password: Some("p@ss word".into()),
+                ..Default::default()
+            })
+        };
+        let s = resolve(None, &["10.0.0.1:26379", "10.0.0.2:26379"], Some("essex")).unwrap();
+        assert_eq!(
+            s.redis,
+            Some(Target::Sentinels {
+                sentinels: vec!["10.0.0.1:26379".into(), "10.0.0.2:26379".into()],
+                master: "essex".into(),
+                url: "redis://:p%40ss%20word@".into(),
+            })
+        );
+        let e = resolve(None, &["10.0.0.1:26379"], None)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--redis-master"), "{e}");
+        let e = resolve(Some("redis://x/"), &["10.0.0.1:26379"], Some("essex"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("give one"), "{e}");
     }
 
     #[test]

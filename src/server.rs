@@ -18,7 +18,7 @@ use crate::proto::{
     FILE_DESCRIPTOR_SET, dispatch_server::DispatchServer, intake_server::IntakeServer,
     operations_server::OperationsServer,
 };
-use crate::store::{ManagedRedis, Store, Supervise};
+use crate::store::{ManagedRedis, Store, Supervise, Target};
 use crate::telemetry;
 use crate::tls::{Protocol, Tls};
 
@@ -138,7 +138,7 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
     mut reload: tokio::sync::mpsc::Receiver<()>,
 ) -> Result<()> {
-    let managed = match &settings.redis_url {
+    let managed = match &settings.redis {
         Some(_) => None,
         None => {
             let m = ManagedRedis::start(&settings.data_dir, Supervise::Restart).await?;
@@ -147,12 +147,12 @@ pub async fn run(
             Some(m)
         }
     };
-    let url = settings
-        .redis_url
+    let target = settings
+        .redis
         .clone()
-        .or_else(|| managed.as_ref().map(ManagedRedis::url))
+        .or_else(|| managed.as_ref().map(|m| Target::Url(m.url())))
         .expect("one of the two");
-    let result = run_with_redis(&settings, &url, shutdown, &mut reload).await;
+    let result = run_with_redis(&settings, &target, shutdown, &mut reload).await;
     if let Some(m) = managed {
         m.stop().await;
     }
@@ -161,12 +161,12 @@ pub async fn run(
 
 async fn run_with_redis(
     settings: &Settings,
-    url: &str,
+    target: &Target,
     shutdown: impl Future<Output = ()> + Send + 'static,
     reload: &mut tokio::sync::mpsc::Receiver<()>,
 ) -> Result<()> {
     telemetry::metrics_handle();
-    let store = Store::connect(url, settings.store.clone()).await?;
+    let store = Store::connect_to(target, settings.store.clone()).await?;
     match store.maxmemory_policy().await? {
         Some(p) if p == "noeviction" => {}
         Some(p) => tracing::warn!(

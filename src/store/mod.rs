@@ -2,15 +2,17 @@
 //! so nothing is ever half-written; clocks come from Redis `TIME`; every key of a centre carries
 //! the hash tag `{centre}`.
 
+mod conn;
 mod managed;
 mod scripts;
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{AsyncCommands, Value};
 
+use conn::Conn;
+pub use conn::Target;
 pub use managed::{CONFIG_FILE as MANAGED_CONFIG_FILE, ManagedRedis, Supervise};
 
 use crate::domain::{
@@ -44,6 +46,10 @@ pub struct StoreConfig {
     pub max_lease_expiries: u32,
     /// For a `rediss://` URL: the CA and client certificate to use.
     pub tls: RedisTls,
+    /// A submit is acknowledged only once this many replicas have it (`WAIT`); 0: at once.
+    pub min_replicas_ack: u32,
+    /// How long a submit waits for those replicas before answering `UNAVAILABLE`.
+    pub replica_ack_timeout: Duration,
 }
 
 /// Who acts on a leased task: `name` for the audit (empty: the lease holder), and whether only
@@ -88,6 +94,8 @@ impl Default for StoreConfig {
             link_window: Duration::from_secs(30 * 60),
             max_lease_expiries: 3,
             tls: RedisTls::default(),
+            min_replicas_ack: 0,
+            replica_ack_timeout: Duration::from_millis(500),
         }
     }
 }
@@ -102,8 +110,7 @@ pub struct Submitted {
 /// Handle to the centre's state in Redis. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    client: redis::Client,
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     config: std::sync::Arc<StoreConfig>,
     scripts: std::sync::Arc<Scripts>,
@@ -129,6 +136,7 @@ impl From<redis::RedisError> for Error {
                             | redis::ServerErrorKind::TryAgain
                             | redis::ServerErrorKind::ClusterDown
                             | redis::ServerErrorKind::MasterDown
+                            | redis::ServerErrorKind::ReadOnly
                     )
                 ) =>
             {
@@ -201,17 +209,16 @@ fn client(url: &str, tls: &RedisTls) -> Result<redis::Client> {
 }
 
 impl Store {
-    /// Connects to Redis. Fails with `Unavailable` if it cannot be reached.
+    /// Connects to the Redis of `url`. Fails with `Unavailable` if it cannot be reached.
     pub async fn connect(url: &str, config: StoreConfig) -> Result<Store> {
-        let client = client(url, &config.tls)?;
-        let manager = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_millis(1000)))
-            .set_response_timeout(Some(Duration::from_millis(2000)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_with_config(client.clone(), manager).await?;
+        Store::connect_to(&Target::Url(url.to_owned()), config).await
+    }
+
+    /// Connects to the target's primary, and follows it through failovers when sentinels
+    /// name it. Fails with `Unavailable` if it cannot be reached.
+    pub async fn connect_to(target: &Target, config: StoreConfig) -> Result<Store> {
+        let conn = Conn::connect(target, config.tls.clone()).await?;
         Ok(Store {
-            client,
             conn,
             prefix: format!("bl:{{{}}}:", config.centre),
             config: std::sync::Arc::new(config),
@@ -284,7 +291,12 @@ impl Store {
         } else {
             String::new()
         };
-        let mut c = self.conn.clone();
+        // Waiting for replicas holds up the connection: not the one dispatch uses.
+        let mut c = if self.config.min_replicas_ack > 0 {
+            self.conn.replicated()
+        } else {
+            self.conn.clone()
+        };
         let reply: Value = self
             .scripts
             .submit
@@ -332,7 +344,31 @@ impl Store {
             1 => (Outcome::Replayed, parse_incident(hash(parts.next())?)?),
             _ => (Outcome::Linked, parse_incident(hash(parts.next())?)?),
         };
+        self.replicated(&mut c).await?;
         Ok(Submitted { incident, outcome })
+    }
+
+    /// Waits until `min_replicas_ack` replicas have every write of the shared connection so
+    /// far, for at most `replica_ack_timeout`: a contact is acknowledged only once a failover
+    /// cannot lose it. Short of it, `Unavailable`: the contact may be written, and its retry
+    /// (same contact id) is a safe replay that waits again.
+    async fn replicated(&self, c: &mut Conn) -> Result<()> {
+        let want = self.config.min_replicas_ack;
+        if want == 0 {
+            return Ok(());
+        }
+        let got: u32 = redis::cmd("WAIT")
+            .arg(want)
+            .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64)
+            .query_async(c)
+            .await?;
+        if got < want {
+            return Err(Error::Unavailable(format!(
+                "only {got} of {want} replicas confirmed the contact within {} ms",
+                self.config.replica_ack_timeout.as_millis()
+            )));
+        }
+        Ok(())
     }
 
     /// Queue-wait targets of grades 1-4 in ms, as the scripts take them.
@@ -567,7 +603,8 @@ impl Store {
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(Duration::from_secs(10)));
         let mut conn = self
-            .client
+            .conn
+            .client()
             .get_multiplexed_async_connection_with_config(&config)
             .await?;
         let key = self.key(suffix);
@@ -817,7 +854,7 @@ fn time_ms(time: (i64, i64)) -> i64 {
     time.0 * 1000 + time.1 / 1000
 }
 
-async fn redis_now_ms(c: &mut ConnectionManager) -> Result<i64> {
+async fn redis_now_ms(c: &mut Conn) -> Result<i64> {
     Ok(time_ms(redis::cmd("TIME").query_async(c).await?))
 }
 

@@ -13,6 +13,7 @@ mod redis_access;
 mod redis_failure;
 mod reliability;
 mod routing;
+mod sentinel;
 mod shedding;
 mod tls;
 mod triage_corpus;

@@ -1,0 +1,227 @@
+//! The store's connection to the primary: the Redis of one URL, or the primary the sentinels
+//! name, followed through failovers. A connection error or a `READONLY` answer (the node was
+//! demoted) makes it ask the sentinels again and, when they name another primary, move to it;
+//! the request that failed answers `UNAVAILABLE`, and its retry goes to the new primary.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::{Cmd, Pipeline, RedisFuture, Value};
+
+use super::RedisTls;
+use crate::error::{Error, Result};
+
+/// How the primary is found.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Target {
+    /// One Redis URL (`redis://`, `rediss://`).
+    Url(String),
+    /// Sentinels (`host:port`) that watch the primary named `master`; `url` is the URL of a
+    /// data node with its host and port left out (`redis://:password@`), for the scheme and
+    /// credentials.
+    Sentinels {
+        sentinels: Vec<String>,
+        master: String,
+        url: String,
+    },
+}
+
+/// A connection to the current primary. Cheap to clone: clones share it.
+#[derive(Clone)]
+pub struct Conn(Arc<Shared>, Lane);
+
+/// Which of the node's two connections a request goes on.
+#[derive(Clone, Copy, PartialEq)]
+enum Lane {
+    /// Everything but submits that wait for replicas.
+    Shared,
+    /// Submits followed by `WAIT`: a `WAIT` holds up the connection it is sent on until the
+    /// replicas answer, so it never holds up dispatch.
+    Replicated,
+}
+
+struct Shared {
+    node: ArcSwap<Node>,
+    /// The TLS files of `rediss://` nodes.
+    tls: RedisTls,
+    sentinel: Option<(Vec<String>, String, String)>,
+    /// One asks the sentinels at a time; the others go on with the node they have.
+    asking: tokio::sync::Mutex<()>,
+}
+
+struct Node {
+    /// The node's URL (with its password): never logged, see `redacted`.
+    url: String,
+    client: redis::Client,
+    manager: ConnectionManager,
+    replicated: ConnectionManager,
+}
+
+impl Conn {
+    /// Connects to the target's primary. Fails with `Unavailable` if it cannot be reached.
+    pub async fn connect(target: &Target, tls: RedisTls) -> Result<Conn> {
+        let (url, sentinel) = match target {
+            Target::Url(url) => (url.clone(), None),
+            Target::Sentinels {
+                sentinels,
+                master,
+                url,
+            } => {
+                let addr = primary_of(sentinels, master).await?;
+                (
+                    format!("{url}{addr}/"),
+                    Some((sentinels.clone(), master.clone(), url.clone())),
+                )
+            }
+        };
+        let node = node(&tls, url).await?;
+        Ok(Conn(
+            Arc::new(Shared {
+                node: ArcSwap::from_pointee(node),
+                tls,
+                sentinel,
+                asking: tokio::sync::Mutex::new(()),
+            }),
+            Lane::Shared,
+        ))
+    }
+
+    /// The same primary on the connection kept for writes that wait for replicas.
+    pub fn replicated(&self) -> Conn {
+        Conn(self.0.clone(), Lane::Replicated)
+    }
+
+    fn manager(&self) -> ConnectionManager {
+        let node = self.0.node.load();
+        match self.1 {
+            Lane::Shared => node.manager.clone(),
+            Lane::Replicated => node.replicated.clone(),
+        }
+    }
+
+    /// A client for the current primary, for connections of their own (blocking reads).
+    pub fn client(&self) -> redis::Client {
+        self.0.node.load().client.clone()
+    }
+
+    /// After an error that may mean a failover: asks the sentinels where the primary is, and
+    /// moves there if it moved.
+    async fn follow(&self, e: &redis::RedisError) {
+        let Some((sentinels, master, url)) = &self.0.sentinel else {
+            return;
+        };
+        let failover = e.is_io_error()
+            || e.is_connection_dropped()
+            || e.is_connection_refusal()
+            || e.is_timeout()
+            || matches!(
+                e.kind(),
+                redis::ErrorKind::Server(
+                    redis::ServerErrorKind::ReadOnly | redis::ServerErrorKind::MasterDown
+                )
+            );
+        if !failover {
+            return;
+        }
+        let Ok(_asking) = self.0.asking.try_lock() else {
+            return;
+        };
+        let Ok(addr) = primary_of(sentinels, master).await else {
+            return;
+        };
+        let url = format!("{url}{addr}/");
+        if url == self.0.node.load().url {
+            return;
+        }
+        match node(&self.0.tls, url).await {
+            Ok(n) => {
+                tracing::warn!(primary = %addr, "redis primary moved: following the sentinels");
+                self.0.node.store(Arc::new(n));
+            }
+            Err(e) => {
+                tracing::warn!(primary = %addr, error = %e, "cannot reach the new redis primary yet")
+            }
+        }
+    }
+}
+
+async fn node(tls: &RedisTls, url: String) -> Result<Node> {
+    let client = super::client(&url, tls)?;
+    let config = ConnectionManagerConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(1000)))
+        .set_response_timeout(Some(Duration::from_millis(2000)))
+        .set_number_of_retries(2)
+        .set_max_delay(Duration::from_millis(200));
+    let manager = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+    let replicated = ConnectionManager::new_with_config(client.clone(), config).await?;
+    Ok(Node {
+        url,
+        client,
+        manager,
+        replicated,
+    })
+}
+
+/// `host:port` of the primary named `master`, from the first sentinel that answers.
+async fn primary_of(sentinels: &[String], master: &str) -> Result<String> {
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(Duration::from_millis(500)))
+        .set_response_timeout(Some(Duration::from_millis(500)));
+    let mut last = String::from("no sentinels given");
+    for s in sentinels {
+        let asked = async {
+            let client = redis::Client::open(format!("redis://{s}/"))?;
+            let mut c = client
+                .get_multiplexed_async_connection_with_config(&config)
+                .await?;
+            redis::cmd("SENTINEL")
+                .arg("get-master-addr-by-name")
+                .arg(master)
+                .query_async::<Option<(String, u16)>>(&mut c)
+                .await
+        };
+        match asked.await {
+            Ok(Some((host, port))) => return Ok(format!("{host}:{port}")),
+            Ok(None) => last = format!("sentinel {s} knows no primary named {master:?}"),
+            Err(e) => last = format!("sentinel {s}: {e}"),
+        }
+    }
+    Err(Error::Unavailable(format!(
+        "no sentinel names the primary {master:?}: {last}"
+    )))
+}
+
+impl ConnectionLike for Conn {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        Box::pin(async move {
+            let mut manager = self.manager();
+            let answer = manager.req_packed_command(cmd).await;
+            if let Err(e) = &answer {
+                self.follow(e).await;
+            }
+            answer
+        })
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        Box::pin(async move {
+            let mut manager = self.manager();
+            let answer = manager.req_packed_commands(pipeline, offset, count).await;
+            if let Err(e) = &answer {
+                self.follow(e).await;
+            }
+            answer
+        })
+    }
+
+    fn get_db(&self) -> i64 {
+        self.0.node.load().manager.get_db()
+    }
+}

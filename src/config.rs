@@ -33,10 +33,13 @@ pub struct ServeArgs {
     /// its failovers; needs --redis-master
     #[arg(long, env = "BLUELIGHT_REDIS_SENTINELS", value_delimiter = ',')]
     pub redis_sentinels: Vec<String>,
+    /// Use a Redis Cluster through these nodes (host:port,host:port,...)
+    #[arg(long, env = "BLUELIGHT_REDIS_CLUSTER", value_delimiter = ',')]
+    pub redis_cluster: Vec<String>,
     /// The name the sentinels monitor the primary by
     #[arg(long, env = "BLUELIGHT_REDIS_MASTER")]
     pub redis_master: Option<String>,
-    /// With sentinels: the password of the Redis nodes
+    /// With sentinels or a cluster: the password of the Redis nodes
     #[arg(long, env = "BLUELIGHT_REDIS_PASSWORD", hide_env_values = true)]
     pub redis_password: Option<String>,
     /// Acknowledge a submit only once this many replicas have it (WAIT) [default: 0]
@@ -116,6 +119,7 @@ struct FileConfig {
     metrics_listen: Option<SocketAddr>,
     redis_url: Option<String>,
     redis_sentinels: Option<Vec<String>>,
+    redis_cluster: Option<Vec<String>>,
     redis_master: Option<String>,
     redis_password: Option<String>,
     min_replicas_ack: Option<u32>,
@@ -248,9 +252,15 @@ impl Settings {
         } else {
             args.redis_sentinels
         };
+        let cluster = if args.redis_cluster.is_empty() {
+            file.redis_cluster.unwrap_or_default()
+        } else {
+            args.redis_cluster
+        };
         let redis = redis_target(
             args.redis_url.or(file.redis_url),
             sentinels,
+            cluster,
             args.redis_master.or(file.redis_master),
             args.redis_password.or(file.redis_password),
             &store.tls,
@@ -375,6 +385,12 @@ impl Settings {
                     .into(),
             ));
         }
+        if matches!(self.redis, Some(Target::Cluster { .. })) && self.store.min_replicas_ack > 0 {
+            return Err(Error::Config(
+                "--min-replicas-ack is for a primary and its replicas (Sentinel), not a cluster"
+                    .into(),
+            ));
+        }
         // A WAIT longer than a Redis answer may take would be cut short as a timeout.
         if self.store.replica_ack_timeout.is_zero()
             || self.store.replica_ack_timeout > Duration::from_millis(1500)
@@ -424,48 +440,65 @@ fn tls_files(
 fn redis_target(
     url: Option<String>,
     sentinels: Vec<String>,
+    cluster: Vec<String>,
     master: Option<String>,
     password: Option<String>,
     tls: &crate::store::RedisTls,
 ) -> Result<Option<Target>> {
-    match (url, sentinels.is_empty(), master) {
-        (url, true, None) if password.is_none() => Ok(url.map(Target::Url)),
-        (None, false, Some(master)) => {
-            let scheme = if *tls == crate::store::RedisTls::default() {
-                "redis"
-            } else {
-                "rediss"
-            };
-            let auth = password.map_or(String::new(), |p| {
-                // Percent-encoded: the URL carries it to the client as it is.
-                let encoded: String = p
-                    .bytes()
-                    .map(|b| {
-                        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-                            char::from(b).to_string()
-                        } else {
-                            format!("%{b:02X}")
-                        }
-                    })
-                    .collect();
-                format!(":{encoded}@")
-            });
-            Ok(Some(Target::Sentinels {
-                sentinels,
-                master,
-                url: format!("{scheme}://{auth}"),
-            }))
-        }
-        (Some(_), false, _) => Err(Error::Config(
-            "--redis-url and --redis-sentinels: give one, the Redis or the sentinels that find it"
+    let given = [url.is_some(), !sentinels.is_empty(), !cluster.is_empty()];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(Error::Config(
+            "--redis-url, --redis-sentinels and --redis-cluster: give one, the Redis, the \
+             sentinels that find it, or the cluster's nodes"
                 .into(),
-        )),
-        _ => Err(Error::Config(
-            "--redis-sentinels, --redis-master (and --redis-password, if any) come together: the \
-             sentinels, the name they watch the primary by, and the nodes' password"
-                .into(),
-        )),
+        ));
     }
+    if master.is_some() == sentinels.is_empty() {
+        return Err(Error::Config(
+            "--redis-sentinels and --redis-master come together: the sentinels, and the name \
+             they watch the primary by"
+                .into(),
+        ));
+    }
+    if password.is_some() && sentinels.is_empty() && cluster.is_empty() {
+        return Err(Error::Config(
+            "--redis-password is for sentinels and clusters; a --redis-url carries its own".into(),
+        ));
+    }
+    // The URL of a node, its host and port left out: scheme and credentials.
+    let scheme = if *tls == crate::store::RedisTls::default() {
+        "redis"
+    } else {
+        "rediss"
+    };
+    let auth = password.map_or(String::new(), |p| {
+        // Percent-encoded: the URL carries it to the client as it is.
+        let encoded: String = p
+            .bytes()
+            .map(|b| {
+                if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                    char::from(b).to_string()
+                } else {
+                    format!("%{b:02X}")
+                }
+            })
+            .collect();
+        format!(":{encoded}@")
+    });
+    let node_url = format!("{scheme}://{auth}");
+    Ok(match (url, master) {
+        (Some(url), _) => Some(Target::Url(url)),
+        (None, Some(master)) => Some(Target::Sentinels {
+            sentinels,
+            master,
+            url: node_url,
+        }),
+        (None, None) if !cluster.is_empty() => Some(Target::Cluster {
+            nodes: cluster,
+            url: node_url,
+        }),
+        (None, None) => None,
+    })
 }
 
 /// The token settings, all or none: a JWKS file without the issuer and audience a token must
@@ -555,6 +588,18 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("give one"), "{e}");
+        let s = Settings::resolve(ServeArgs {
+            redis_cluster: vec!["10.0.0.1:7000".into()],
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(
+            s.redis,
+            Some(Target::Cluster {
+                nodes: vec!["10.0.0.1:7000".into()],
+                url: "redis://".into()
+            })
+        );
     }
 
     #[test]

@@ -61,7 +61,7 @@ pub struct ServerArg {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run the service (with its own redis-server unless --redis-url is given)
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Submit a contact: from flags, or from a JSON file in the `triage` line format
     Submit(SubmitArgs),
     /// Claim the next incident on a desk, or a specific one with --reference
@@ -439,7 +439,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 )
             })
             .map_err(|e| e.to_string()),
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => serve(*args),
         client => runtime().and_then(|rt| rt.block_on(run_client(client))),
     };
     match result {

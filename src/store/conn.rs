@@ -1,13 +1,16 @@
-//! The store's connection to the primary: the Redis of one URL, or the primary the sentinels
-//! name, followed through failovers. A connection error or a `READONLY` answer (the node was
-//! demoted) makes it ask the sentinels again and, when they name another primary, move to it;
-//! the request that failed answers `UNAVAILABLE`, and its retry goes to the new primary.
+//! The store's connection to Redis: the Redis of one URL; or the primary the sentinels name,
+//! followed through failovers (a connection error or a `READONLY` answer, the node demoted,
+//! makes it ask the sentinels again and, when they name another primary, move to it; the
+//! request that failed answers `UNAVAILABLE`, and its retry goes to the new primary); or a Redis
+//! Cluster, whose client follows `MOVED` and `ASK` itself.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
 use super::RedisTls;
@@ -26,11 +29,26 @@ pub enum Target {
         master: String,
         url: String,
     },
+    /// Some nodes (`host:port`) of a Redis Cluster; `url` as for sentinels.
+    Cluster { nodes: Vec<String>, url: String },
 }
 
-/// A connection to the current primary. Cheap to clone: clones share it.
+/// A connection to the current primary, or to the cluster. Cheap to clone: clones share it.
 #[derive(Clone)]
-pub struct Conn(Arc<Shared>, Lane);
+pub struct Conn(Kind);
+
+#[derive(Clone)]
+enum Kind {
+    Node(Arc<Shared>, Lane),
+    /// The client (for connections of their own) and the shared connection.
+    Cluster(Arc<(ClusterClient, ClusterConnection)>),
+}
+
+/// A connection of its own, for a blocking read that must not hold up the shared one.
+pub enum Own {
+    Node(redis::aio::MultiplexedConnection),
+    Cluster(ClusterConnection),
+}
 
 /// Which of the node's two connections a request goes on.
 #[derive(Clone, Copy, PartialEq)]
@@ -63,6 +81,21 @@ impl Conn {
     /// Connects to the target's primary. Fails with `Unavailable` if it cannot be reached.
     pub async fn connect(target: &Target, tls: RedisTls) -> Result<Conn> {
         let (url, sentinel) = match target {
+            Target::Cluster { nodes, url } => {
+                let mut builder =
+                    ClusterClient::builder(nodes.iter().map(|n| format!("{url}{n}/")))
+                        .connection_timeout(Duration::from_millis(1000))
+                        .response_timeout(Duration::from_millis(2000))
+                        .retries(2);
+                if tls != RedisTls::default() {
+                    builder = builder.certs(super::certificates(&tls)?);
+                }
+                let client = builder
+                    .build()
+                    .map_err(|e| Error::Config(format!("redis cluster: {e}")))?;
+                let conn = client.get_async_connection().await?;
+                return Ok(Conn(Kind::Cluster(Arc::new((client, conn)))));
+            }
             Target::Url(url) => (url.clone(), None),
             Target::Sentinels {
                 sentinels,
@@ -77,7 +110,7 @@ impl Conn {
             }
         };
         let node = node(&tls, url).await?;
-        Ok(Conn(
+        Ok(Conn(Kind::Node(
             Arc::new(Shared {
                 node: ArcSwap::from_pointee(node),
                 tls,
@@ -85,31 +118,60 @@ impl Conn {
                 asking: tokio::sync::Mutex::new(()),
             }),
             Lane::Shared,
-        ))
+        )))
     }
 
     /// The same primary on the connection kept for writes that wait for replicas.
     pub fn replicated(&self) -> Conn {
-        Conn(self.0.clone(), Lane::Replicated)
+        match &self.0 {
+            Kind::Node(shared, _) => Conn(Kind::Node(shared.clone(), Lane::Replicated)),
+            Kind::Cluster(..) => self.clone(),
+        }
     }
 
-    fn manager(&self) -> ConnectionManager {
-        let node = self.0.node.load();
-        match self.1 {
+    /// A new connection of its own, whose answers may take up to `wait` (a blocking read).
+    pub async fn own(&self, wait: Duration) -> Result<Own> {
+        let connect = Duration::from_secs(1);
+        Ok(match &self.0 {
+            Kind::Node(shared, _) => Own::Node(
+                shared
+                    .node
+                    .load()
+                    .client
+                    .get_multiplexed_async_connection_with_config(
+                        &redis::AsyncConnectionConfig::new()
+                            .set_connection_timeout(Some(connect))
+                            .set_response_timeout(Some(wait)),
+                    )
+                    .await?,
+            ),
+            Kind::Cluster(cluster) => Own::Cluster(
+                cluster
+                    .0
+                    .get_async_connection_with_config(
+                        redis::cluster::ClusterConfig::new()
+                            .set_connection_timeout(connect)
+                            .set_response_timeout(wait),
+                    )
+                    .await?,
+            ),
+        })
+    }
+}
+
+impl Shared {
+    fn manager(&self, lane: Lane) -> ConnectionManager {
+        let node = self.node.load();
+        match lane {
             Lane::Shared => node.manager.clone(),
             Lane::Replicated => node.replicated.clone(),
         }
     }
 
-    /// A client for the current primary, for connections of their own (blocking reads).
-    pub fn client(&self) -> redis::Client {
-        self.0.node.load().client.clone()
-    }
-
     /// After an error that may mean a failover: asks the sentinels where the primary is, and
     /// moves there if it moved.
     async fn follow(&self, e: &redis::RedisError) {
-        let Some((sentinels, master, url)) = &self.0.sentinel else {
+        let Some((sentinels, master, url)) = &self.sentinel else {
             return;
         };
         let failover = e.is_io_error()
@@ -125,20 +187,20 @@ impl Conn {
         if !failover {
             return;
         }
-        let Ok(_asking) = self.0.asking.try_lock() else {
+        let Ok(_asking) = self.asking.try_lock() else {
             return;
         };
         let Ok(addr) = primary_of(sentinels, master).await else {
             return;
         };
         let url = format!("{url}{addr}/");
-        if url == self.0.node.load().url {
+        if url == self.node.load().url {
             return;
         }
-        match node(&self.0.tls, url).await {
+        match node(&self.tls, url).await {
             Ok(n) => {
                 tracing::warn!(primary = %addr, "redis primary moved: following the sentinels");
-                self.0.node.store(Arc::new(n));
+                self.node.store(Arc::new(n));
             }
             Err(e) => {
                 tracing::warn!(primary = %addr, error = %e, "cannot reach the new redis primary yet")
@@ -195,14 +257,19 @@ async fn primary_of(sentinels: &[String], master: &str) -> Result<String> {
 
 impl ConnectionLike for Conn {
     fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
-        Box::pin(async move {
-            let mut manager = self.manager();
-            let answer = manager.req_packed_command(cmd).await;
-            if let Err(e) = &answer {
-                self.follow(e).await;
+        match &mut self.0 {
+            Kind::Cluster(cluster) => {
+                let mut c = cluster.1.clone();
+                Box::pin(async move { c.req_packed_command(cmd).await })
             }
-            answer
-        })
+            Kind::Node(shared, lane) => Box::pin(async move {
+                let answer = shared.manager(*lane).req_packed_command(cmd).await;
+                if let Err(e) = &answer {
+                    shared.follow(e).await;
+                }
+                answer
+            }),
+        }
     }
 
     fn req_packed_commands<'a>(
@@ -211,17 +278,56 @@ impl ConnectionLike for Conn {
         offset: usize,
         count: usize,
     ) -> RedisFuture<'a, Vec<Value>> {
-        Box::pin(async move {
-            let mut manager = self.manager();
-            let answer = manager.req_packed_commands(pipeline, offset, count).await;
-            if let Err(e) = &answer {
-                self.follow(e).await;
+        match &mut self.0 {
+            Kind::Cluster(cluster) => {
+                let mut c = cluster.1.clone();
+                Box::pin(async move { c.req_packed_commands(pipeline, offset, count).await })
             }
-            answer
-        })
+            Kind::Node(shared, lane) => Box::pin(async move {
+                let answer = shared
+                    .manager(*lane)
+                    .req_packed_commands(pipeline, offset, count)
+                    .await;
+                if let Err(e) = &answer {
+                    shared.follow(e).await;
+                }
+                answer
+            }),
+        }
     }
 
     fn get_db(&self) -> i64 {
-        self.0.node.load().manager.get_db()
+        match &self.0 {
+            Kind::Cluster(cluster) => cluster.1.get_db(),
+            Kind::Node(shared, lane) => shared.manager(*lane).get_db(),
+        }
+    }
+}
+
+impl ConnectionLike for Own {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Own::Node(c) => c.req_packed_command(cmd),
+            Own::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Own::Node(c) => c.req_packed_commands(pipeline, offset, count),
+            Own::Cluster(c) => c.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Own::Node(c) => c.get_db(),
+            Own::Cluster(c) => c.get_db(),
+        }
     }
 }

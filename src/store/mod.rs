@@ -177,6 +177,11 @@ fn client(url: &str, tls: &RedisTls) -> Result<redis::Client> {
         }
         return redis::Client::open(url).map_err(bad_url);
     }
+    redis::Client::build_with_tls(url, certificates(tls)?).map_err(bad_url)
+}
+
+/// The CA and client certificate of `tls`, read.
+fn certificates(tls: &RedisTls) -> Result<redis::TlsCertificates> {
     let read = |flag: &str, path: &std::path::Path| {
         std::fs::read(path).map_err(|e| Error::Config(format!("{flag} {}: {e}", path.display())))
     };
@@ -198,14 +203,10 @@ fn client(url: &str, tls: &RedisTls) -> Result<redis::Client> {
         .as_deref()
         .map(|ca| read("--redis-ca", ca))
         .transpose()?;
-    redis::Client::build_with_tls(
-        url,
-        redis::TlsCertificates {
-            client_tls,
-            root_cert,
-        },
-    )
-    .map_err(bad_url)
+    Ok(redis::TlsCertificates {
+        client_tls,
+        root_cert,
+    })
 }
 
 impl Store {
@@ -494,6 +495,7 @@ impl Store {
         let reply: Value = self
             .scripts
             .transfer
+            .key(self.key(&format!("inc:{reference}")))
             .arg(&self.prefix)
             .arg(reference)
             .arg(desk)
@@ -522,6 +524,7 @@ impl Store {
         let reply: Value = self
             .scripts
             .regrade
+            .key(self.key(&format!("inc:{reference}")))
             .arg(&self.prefix)
             .arg(reference)
             .arg(grade.number())
@@ -599,14 +602,8 @@ impl Store {
         suffix: &str,
         after_id: &str,
     ) -> Result<tokio::sync::mpsc::Receiver<Result<DeskEvent>>> {
-        let config = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(1)))
-            .set_response_timeout(Some(Duration::from_secs(10)));
-        let mut conn = self
-            .conn
-            .client()
-            .get_multiplexed_async_connection_with_config(&config)
-            .await?;
+        // Reads block for 5 s at most.
+        let mut conn = self.conn.own(Duration::from_secs(10)).await?;
         let key = self.key(suffix);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
         let mut last = if after_id.is_empty() {

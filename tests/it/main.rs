@@ -4,6 +4,7 @@
 mod access;
 mod alloc;
 mod cli;
+mod cluster;
 mod dispatch;
 mod harness;
 mod intake;
@@ -12,6 +13,7 @@ mod operations;
 mod redis_access;
 mod redis_failure;
 mod reliability;
+mod replicas;
 mod routing;
 mod sentinel;
 mod shedding;

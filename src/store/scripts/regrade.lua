@@ -1,4 +1,5 @@
 -- Changes an incident's grade, audited; queued tasks move to their place for the new grade.
+-- KEYS[1] the incident (declared so that a cluster runs the script on the centre's slot)
 -- ARGV: 1 prefix, 2 reference, 3 grade, 4 who, 5 reason, 6 targets, 7 event cap, 8 audit cap
 local P, ref = ARGV[1], ARGV[2]
 local inc = P .. 'inc:' .. ref

@@ -1,4 +1,5 @@
 -- Moves a desk task held under a current lease to another desk, keeping its place in the order.
+-- KEYS[1] the incident (declared so that a cluster runs the script on the centre's slot)
 -- ARGV: 1 prefix, 2 reference, 3 desk, 4 token, 5 to desk, 6 reason, 7 targets, 8 event cap,
 --       9 audit cap, 10 who acts ("" for the lease holder), 11 '1' when only the holder may act
 local P, ref, desk, to = ARGV[1], ARGV[2], ARGV[3], ARGV[5]

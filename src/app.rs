@@ -328,6 +328,40 @@ impl App {
         )
     }
 
+    /// Completes a task and leases the next on the same desk, in one round trip.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_and_claim_next(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        outcome_text: &str,
+        actor: Actor<'_>,
+        dispatcher: &str,
+        lease_seconds: u32,
+    ) -> Result<Option<(Lease, Incident)>> {
+        check_reference(reference)?;
+        self.check_desk(desk)?;
+        check_token(token)?;
+        check_text("outcome", outcome_text)?;
+        check_dispatcher(dispatcher)?;
+        let lease = self.lease_length(lease_seconds)?;
+        recorded(
+            "complete_and_claim",
+            self.store
+                .complete_and_claim_next(
+                    reference,
+                    desk,
+                    token,
+                    outcome_text,
+                    actor,
+                    dispatcher,
+                    lease,
+                )
+                .await,
+        )
+    }
+
     pub async fn release(
         &self,
         reference: &str,

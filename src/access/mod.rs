@@ -71,6 +71,7 @@ const METHODS: &[(&str, &str, Grants)] = &[
     (DISPATCH, "Claim", WORK_DESK),
     (DISPATCH, "RenewLease", WORK_DESK),
     (DISPATCH, "Complete", WORK_DESK),
+    (DISPATCH, "CompleteAndClaimNext", WORK_DESK),
     (DISPATCH, "Release", WORK_DESK),
     (DISPATCH, "Transfer", WORK_DESK),
     (DISPATCH, "Regrade", &[(Supervisor, All)]),

@@ -239,6 +239,39 @@ impl p::dispatch_server::Dispatch for DispatchService {
         }))
     }
 
+    #[tracing::instrument(name = "CompleteAndClaimNext", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk, next))]
+    async fn complete_and_claim_next(
+        &self,
+        req: Request<p::CompleteAndClaimNextRequest>,
+    ) -> Result<Response<p::CompleteAndClaimNextResponse>, Status> {
+        let acting = Acting::of(&req);
+        let r = req.into_inner();
+        acting.desk(&r.desk)?;
+        let dispatcher = acting.name("dispatcher", &r.dispatcher)?;
+        let next = self
+            .0
+            .complete_and_claim_next(
+                &r.reference,
+                &r.desk,
+                r.token,
+                &r.outcome,
+                acting.actor(),
+                &dispatcher,
+                r.lease_seconds,
+            )
+            .await?;
+        Ok(Response::new(match next {
+            None => p::CompleteAndClaimNextResponse::default(),
+            Some((lease, incident)) => {
+                tracing::Span::current().record("next", incident.reference.as_str());
+                p::CompleteAndClaimNextResponse {
+                    lease: Some(convert::lease(&lease)),
+                    incident: Some(convert::incident(&incident)),
+                }
+            }
+        }))
+    }
+
     #[tracing::instrument(name = "Release", skip_all, fields(reference = %req.get_ref().reference, desk = %req.get_ref().desk))]
     async fn release(
         &self,

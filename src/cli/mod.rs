@@ -169,9 +169,23 @@ pub enum Command {
         /// Seconds to run (at most 600)
         #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=600))]
         duration: u64,
-        /// Requests in flight at most
+        /// Requests in flight at most (dispatch: dispatchers)
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// submit: contacts; dispatch: CompleteAndClaimNext across the desks; claim-complete:
+        /// the same as Complete then ClaimNext
+        #[arg(long, value_enum, default_value = "submit")]
+        mode: crate::load::Mode,
+        /// dispatch: incidents submitted before the clock starts
+        #[arg(long, default_value_t = 20_000)]
+        prefill: u64,
+        /// Read Redis's CPU time and command count from this Redis (INFO) to report them per
+        /// operation
+        #[arg(long)]
+        redis_url: Option<String>,
+        /// Read the server's CPU time from /proc to report it per operation
+        #[arg(long)]
+        server_pid: Option<u32>,
     },
     /// Show a desk's queue in working order
     Queue {
@@ -820,6 +834,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             rate,
             duration,
             concurrency,
+            mode,
+            prefill,
+            redis_url,
+            server_pid,
         } => {
             let run_id = format!(
                 "load-{}",
@@ -829,6 +847,10 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                     .unwrap_or(0)
             );
             let r = crate::load::run(crate::load::Plan {
+                mode,
+                prefill,
+                redis_url,
+                server_pid,
                 channel: connect(&server, None).await?,
                 rate,
                 duration: std::time::Duration::from_secs(duration),
@@ -837,16 +859,27 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             })
             .await?;
             let ms = |s: f64| s * 1000.0;
+            // Per successful operation: CPU in µs, Redis commands.
+            let ok = r.ok.max(1) as f64;
+            let us = |s: Option<f64>| s.map(|s| s * 1e6 / ok);
+            let c = &r.cost;
+            let commands = c.redis_commands.map(|n| n as f64 / ok);
+            let what = match mode {
+                crate::load::Mode::Submit => "contacts",
+                crate::load::Mode::Dispatch | crate::load::Mode::ClaimComplete => "claim+complete",
+            };
             if server.json {
                 println!(
                     "{}",
-                    json!({"sent": r.sent, "ok": r.ok, "errors": r.errors, "seconds": r.elapsed.as_secs_f64(),
+                    json!({"mode": what, "sent": r.sent, "ok": r.ok, "errors": r.errors, "seconds": r.elapsed.as_secs_f64(),
                         "throughput": r.throughput(), "p50_ms": ms(r.percentile(0.5)), "p90_ms": ms(r.percentile(0.9)),
-                        "p99_ms": ms(r.percentile(0.99)), "max_ms": ms(r.percentile(1.0))})
+                        "p99_ms": ms(r.percentile(0.99)), "max_ms": ms(r.percentile(1.0)),
+                        "redis_cpu_us_per_op": us(c.redis_cpu_s), "redis_commands_per_op": commands,
+                        "server_cpu_us_per_op": us(c.server_cpu_s), "load_cpu_us_per_op": us(c.load_cpu_s)})
                 );
             } else {
                 println!(
-                    "sent {} ok {} in {:.1} s: {:.0} contacts/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                    "sent {} ok {} in {:.1} s: {:.0} {what}/s; latency p50 {:.2} ms, p90 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
                     r.sent,
                     r.ok,
                     r.elapsed.as_secs_f64(),
@@ -855,6 +888,16 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                     ms(r.percentile(0.9)),
                     ms(r.percentile(0.99)),
                     ms(r.percentile(1.0))
+                );
+                let shown = |v: Option<f64>, unit: &str| {
+                    v.map_or("not read".to_owned(), |v| format!("{v:.1}{unit}"))
+                };
+                println!(
+                    "per operation: redis CPU {}, redis commands {}, server CPU {}, load generator CPU {}",
+                    shown(us(c.redis_cpu_s), " µs"),
+                    shown(commands, ""),
+                    shown(us(c.server_cpu_s), " µs"),
+                    shown(us(c.load_cpu_s), " µs")
                 );
                 for (code, n) in &r.errors {
                     println!("  {n} errors: {code}");

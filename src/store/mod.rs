@@ -693,6 +693,46 @@ impl Store {
         parse_incident(hash(Some(reply))?)
     }
 
+    /// Finishes a desk task held under lease `token`, then leases the next incident on the same
+    /// desk to `dispatcher`, atomically; `None` when the queue is empty.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn complete_and_claim_next(
+        &self,
+        reference: &str,
+        desk: &str,
+        token: u64,
+        outcome: &str,
+        actor: Actor<'_>,
+        dispatcher: &str,
+        lease: Duration,
+    ) -> Result<Option<(Lease, Incident)>> {
+        let mut c = self.conn.clone();
+        let reply: Value = self
+            .scripts
+            .complete_claim_next
+            .key(self.key("leases"))
+            .key(self.key(&format!("q:{desk}")))
+            .arg(&self.prefix)
+            .arg(reference)
+            .arg(desk)
+            .arg(token)
+            .arg(outcome)
+            .arg(self.config.finished_ttl.as_secs().max(1))
+            .arg(self.config.event_cap)
+            .arg(self.config.audit_cap)
+            .arg(actor.name)
+            .arg(actor.must_hold())
+            .arg(dispatcher)
+            .arg(lease.as_millis() as u64)
+            .invoke_async(&mut c)
+            .await?;
+        let parts = array(reply)?;
+        if parts.is_empty() {
+            return Ok(None);
+        }
+        leased(parts, desk, dispatcher).map(Some)
+    }
+
     /// Gives a desk task held under lease `token` back to its queue, at its original place.
     pub async fn release(
         &self,

@@ -1,4 +1,5 @@
-//! The `bluelight` binary: offline triage, file checks, and what `serve` says when Redis is missing.
+//! The `bluelight` binary: offline triage, file checks, what `serve` says when Redis is missing,
+//! and the load generator.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -487,4 +488,39 @@ async fn sigterm_drains_for_a_bounded_time_even_with_a_desk_being_watched() {
         text.contains("shutting down: not serving, draining"),
         "{text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn load_reports_throughput_and_what_each_operation_cost_redis_and_the_server() {
+    let t = crate::harness::TestApp::spawn().await;
+    let server = format!("http://{}", t.addr);
+    let pid = std::process::id().to_string();
+    let run = |args: &[&str]| {
+        let out = bluelight()
+            .args(["load", "--server", &server, "--json", "--duration", "1"])
+            .args(["--concurrency", "4", "--redis-url", &t.redis.url()])
+            // The server runs inside this test process.
+            .args(["--server-pid", &pid])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let submit = run(&[]);
+    assert!(submit["ok"].as_u64().unwrap() > 0, "{submit}");
+    assert_eq!(submit["mode"], "contacts");
+    let dispatch = run(&["--mode", "dispatch", "--prefill", "200"]);
+    assert!(dispatch["ok"].as_u64().unwrap() > 0, "{dispatch}");
+    assert_eq!(dispatch["mode"], "claim+complete");
+    for r in [&submit, &dispatch] {
+        // A submit or a dispatch step is a script and a few commands at least.
+        assert!(r["redis_commands_per_op"].as_f64().unwrap() >= 1.0, "{r}");
+        assert!(r["redis_cpu_us_per_op"].as_f64().unwrap() > 0.0, "{r}");
+        assert!(r["server_cpu_us_per_op"].as_f64().unwrap() > 0.0, "{r}");
+    }
 }

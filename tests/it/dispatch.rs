@@ -250,3 +250,70 @@ async fn an_unknown_desk_is_not_found_and_a_missing_dispatcher_is_invalid() {
         .expect_err("no dispatcher");
     assert_eq!(err.code(), Code::InvalidArgument);
 }
+
+#[tokio::test]
+async fn complete_and_claim_next_finishes_one_and_leases_the_next_in_one_step() {
+    let mut t = TestApp::spawn().await;
+    for (id, text) in [
+        ("q-1", "my car has been broken into overnight"),
+        (
+            "q-2",
+            "my car was broken into overnight, the window is smashed",
+        ),
+    ] {
+        t.submit(call(id, text)).await.unwrap();
+    }
+    let first = t.claim("police-west", "pw-1").await.lease.unwrap();
+    let step = |token: u64, reference: &str| p::CompleteAndClaimNextRequest {
+        reference: reference.into(),
+        desk: "police-west".into(),
+        token,
+        outcome: "advice given".into(),
+        dispatcher: "pw-1".into(),
+        lease_seconds: 0,
+    };
+    // A stale token completes nothing and claims nothing.
+    let stale = t
+        .dispatch
+        .complete_and_claim_next(step(first.token + 1000, &first.reference))
+        .await
+        .expect_err("stale token");
+    assert_eq!(stale.code(), Code::FailedPrecondition);
+    assert_eq!(t.queue("police-west").await.depth, 1);
+
+    let next = t
+        .dispatch
+        .complete_and_claim_next(step(first.token, &first.reference))
+        .await
+        .unwrap()
+        .into_inner();
+    let second = next.lease.expect("the next incident is leased");
+    assert_ne!(second.reference, first.reference);
+    assert_eq!(second.dispatcher, "pw-1");
+    assert_eq!(
+        next.incident.unwrap().state,
+        p::IncidentState::Claimed as i32
+    );
+    let done = t
+        .intake
+        .get_incident(p::GetIncidentRequest {
+            reference: first.reference.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .incident
+        .unwrap();
+    assert_eq!(done.state, p::IncidentState::Completed as i32);
+    assert_eq!(done.tasks[0].outcome, "advice given");
+
+    // The last one: completed, and nothing left to lease.
+    let last = t
+        .dispatch
+        .complete_and_claim_next(step(second.token, &second.reference))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(last.lease.is_none() && last.incident.is_none());
+    assert_eq!(t.queue("police-west").await.depth, 0);
+}

@@ -114,6 +114,28 @@ local function desk_list(inc)
   return out
 end
 
+-- Finishes a desk task held under a current lease (`who` acts, `must_hold` '1' when only the
+-- holder may); when every desk has finished, the incident expires after `retention` s.
+-- Returns the incident key, or nil and the error.
+local function complete_task(P, leases, ref, desk, token, outcome, retention, evcap, aucap, who, must_hold)
+  local inc, err = check_lease(P, ref, desk, token, who, must_hold)
+  if err then return nil, err end
+  local now = now_ms()
+  if who == '' then who = redis.call('HGET', inc, 't:' .. desk .. ':by') end
+  redis.call('HSET', inc, 't:' .. desk .. ':state', 'completed', 't:' .. desk .. ':outcome', outcome,
+    'updated', now)
+  redis.call('HDEL', inc, 't:' .. desk .. ':token', 't:' .. desk .. ':exp')
+  redis.call('ZREM', leases, ref .. '|' .. desk)
+  local open = false
+  for d in string.gmatch(redis.call('HGET', inc, 'desks'), '[^,]+') do
+    if redis.call('HGET', inc, 't:' .. d .. ':state') ~= 'completed' then open = true end
+  end
+  if not open then redis.call('EXPIRE', inc, retention) end
+  event(P, desk, evcap, 'completed', ref, 'by', who, 'outcome', outcome)
+  audit(P, aucap, 'completed', ref, who, outcome, 'desk', desk)
+  return inc, nil
+end
+
 -- Leases a queued desk task (already taken out of the queue) to a dispatcher.
 local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how)
   local inc = P .. 'inc:' .. ref

@@ -385,9 +385,12 @@ impl Settings {
                     .into(),
             ));
         }
-        if matches!(self.redis, Some(Target::Cluster { .. })) && self.store.min_replicas_ack > 0 {
+        if !matches!(self.redis, Some(Target::Url(_) | Target::Sentinels { .. }))
+            && self.store.min_replicas_ack > 0
+        {
             return Err(Error::Config(
-                "--min-replicas-ack is for a primary and its replicas (Sentinel), not a cluster"
+                "--min-replicas-ack is for a primary and its replicas (--redis-sentinels or a \
+                 --redis-url with replicas), not a cluster or the managed redis-server"
                     .into(),
             ));
         }

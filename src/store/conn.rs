@@ -65,6 +65,8 @@ struct Shared {
     /// The TLS files of `rediss://` nodes.
     tls: RedisTls,
     sentinel: Option<(Vec<String>, String, String)>,
+    /// Whether submits wait for replicas, on a connection of their own.
+    waits: bool,
     /// One asks the sentinels at a time; the others go on with the node they have.
     asking: tokio::sync::Mutex<()>,
 }
@@ -74,12 +76,14 @@ struct Node {
     url: String,
     client: redis::Client,
     manager: ConnectionManager,
-    replicated: ConnectionManager,
+    /// The connection of submits that wait for replicas, when they do.
+    replicated: Option<ConnectionManager>,
 }
 
 impl Conn {
-    /// Connects to the target's primary. Fails with `Unavailable` if it cannot be reached.
-    pub async fn connect(target: &Target, tls: RedisTls) -> Result<Conn> {
+    /// Connects to the target's primary (with a second connection for submits that wait for
+    /// replicas, when `waits`). Fails with `Unavailable` if it cannot be reached.
+    pub async fn connect(target: &Target, tls: RedisTls, waits: bool) -> Result<Conn> {
         let (url, sentinel) = match target {
             Target::Cluster { nodes, url } => {
                 let mut builder =
@@ -109,12 +113,13 @@ impl Conn {
                 )
             }
         };
-        let node = node(&tls, url).await?;
+        let node = node(&tls, url, waits, sentinel.is_some()).await?;
         Ok(Conn(Kind::Node(
             Arc::new(Shared {
                 node: ArcSwap::from_pointee(node),
                 tls,
                 sentinel,
+                waits,
                 asking: tokio::sync::Mutex::new(()),
             }),
             Lane::Shared,
@@ -164,7 +169,7 @@ impl Shared {
         let node = self.node.load();
         match lane {
             Lane::Shared => node.manager.clone(),
-            Lane::Replicated => node.replicated.clone(),
+            Lane::Replicated => node.replicated.as_ref().unwrap_or(&node.manager).clone(),
         }
     }
 
@@ -197,7 +202,7 @@ impl Shared {
         if url == self.node.load().url {
             return;
         }
-        match node(&self.tls, url).await {
+        match node(&self.tls, url, self.waits, true).await {
             Ok(n) => {
                 tracing::warn!(primary = %addr, "redis primary moved: following the sentinels");
                 self.node.store(Arc::new(n));
@@ -209,15 +214,29 @@ impl Shared {
     }
 }
 
-async fn node(tls: &RedisTls, url: String) -> Result<Node> {
+/// Connections to the node of `url`; when `primary`, only if it is one (a sentinel's answer may
+/// be out of date).
+async fn node(tls: &RedisTls, url: String, waits: bool, primary: bool) -> Result<Node> {
     let client = super::client(&url, tls)?;
     let config = ConnectionManagerConfig::new()
         .set_connection_timeout(Some(Duration::from_millis(1000)))
         .set_response_timeout(Some(Duration::from_millis(2000)))
         .set_number_of_retries(2)
         .set_max_delay(Duration::from_millis(200));
-    let manager = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
-    let replicated = ConnectionManager::new_with_config(client.clone(), config).await?;
+    let mut manager = ConnectionManager::new_with_config(client.clone(), config.clone()).await?;
+    if primary {
+        let role: Vec<Value> = redis::cmd("ROLE").query_async(&mut manager).await?;
+        if !matches!(role.first(), Some(Value::BulkString(r)) if r == b"master") {
+            return Err(Error::Unavailable(
+                "the node the sentinels name is not a primary (yet)".into(),
+            ));
+        }
+    }
+    let replicated = if waits {
+        Some(ConnectionManager::new_with_config(client.clone(), config).await?)
+    } else {
+        None
+    };
     Ok(Node {
         url,
         client,

@@ -218,7 +218,7 @@ impl Store {
     /// Connects to the target's primary, and follows it through failovers when sentinels
     /// name it. Fails with `Unavailable` if it cannot be reached.
     pub async fn connect_to(target: &Target, config: StoreConfig) -> Result<Store> {
-        let conn = Conn::connect(target, config.tls.clone()).await?;
+        let conn = Conn::connect(target, config.tls.clone(), config.min_replicas_ack > 0).await?;
         Ok(Store {
             conn,
             prefix: format!("bl:{{{}}}:", config.centre),
@@ -298,16 +298,18 @@ impl Store {
         } else {
             self.conn.clone()
         };
-        let reply: Value = self
-            .scripts
-            .submit
+        // Sent by hand rather than as a script invocation, so that WAIT can follow it in one
+        // pipeline: on the same socket, so it waits for this write and no other.
+        let mut eval = redis::cmd("EVALSHA");
+        eval.arg(self.scripts.submit.get_hash())
+            .arg(3)
             // '|' is not in a contact id: no two (submitter, id) pairs share a key.
-            .key(self.key(&match submitter {
+            .arg(self.key(&match submitter {
                 None => format!("idem:{}", contact.contact_id),
                 Some(who) => format!("idem:{}|{who}", contact.contact_id),
             }))
-            .key(self.key("seq"))
-            .key(self.key("deadlines"))
+            .arg(self.key("seq"))
+            .arg(self.key("deadlines"))
             .arg(&self.prefix)
             .arg(&self.config.reference_prefix)
             .arg(self.config.idempotency_ttl.as_secs().max(1))
@@ -327,9 +329,8 @@ impl Store {
             .arg(self.config.link_radius_m)
             .arg(self.config.link_window.as_millis().max(1) as u64)
             .arg(phone)
-            .arg(submitter.unwrap_or(""))
-            .invoke_async(&mut c)
-            .await?;
+            .arg(submitter.unwrap_or(""));
+        let reply = self.submitted(&mut c, &eval).await?;
         let mut parts = array(reply)?.into_iter();
         let (outcome, incident) = match int(parts.next())? {
             0 => {
@@ -345,31 +346,45 @@ impl Store {
             1 => (Outcome::Replayed, parse_incident(hash(parts.next())?)?),
             _ => (Outcome::Linked, parse_incident(hash(parts.next())?)?),
         };
-        self.replicated(&mut c).await?;
         Ok(Submitted { incident, outcome })
     }
 
-    /// Waits until `min_replicas_ack` replicas have every write of the shared connection so
-    /// far, for at most `replica_ack_timeout`: a contact is acknowledged only once a failover
-    /// cannot lose it. Short of it, `Unavailable`: the contact may be written, and its retry
-    /// (same contact id) is a safe replay that waits again.
-    async fn replicated(&self, c: &mut Conn) -> Result<()> {
+    /// Runs the submit script `eval` (loading it first if Redis has forgotten it); with
+    /// `min_replicas_ack`, followed in the same pipeline by a WAIT for that many replicas, for
+    /// at most `replica_ack_timeout`: a contact is acknowledged only once a failover cannot lose
+    /// it. Short of it, `Unavailable`: the contact may be written, and its retry (same contact
+    /// id) is a replay, which writes too (it renews the id's expiry) and so waits again.
+    async fn submitted(&self, c: &mut Conn, eval: &redis::Cmd) -> Result<Value> {
         let want = self.config.min_replicas_ack;
-        if want == 0 {
-            return Ok(());
+        let mut pipe = redis::pipe();
+        pipe.add_command(eval.clone());
+        if want > 0 {
+            pipe.cmd("WAIT")
+                .arg(want)
+                .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64);
         }
-        let got: u32 = redis::cmd("WAIT")
-            .arg(want)
-            .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64)
-            .query_async(c)
-            .await?;
+        let mut answer: redis::RedisResult<Vec<Value>> = pipe.query_async(c).await;
+        if answer
+            .as_ref()
+            .is_err_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
+        {
+            self.scripts.submit.prepare_invoke().load_async(c).await?;
+            answer = pipe.query_async(c).await;
+        }
+        let mut answer = answer?.into_iter();
+        let reply = answer.next().ok_or_else(|| unexpected("no submit reply"))?;
+        if want == 0 {
+            return Ok(reply);
+        }
+        let got: u32 =
+            redis::from_redis_value(answer.next().ok_or_else(|| unexpected("no WAIT reply"))?)?;
         if got < want {
             return Err(Error::Unavailable(format!(
                 "only {got} of {want} replicas confirmed the contact within {} ms",
                 self.config.replica_ack_timeout.as_millis()
             )));
         }
-        Ok(())
+        Ok(reply)
     }
 
     /// Queue-wait targets of grades 1-4 in ms, as the scripts take them.

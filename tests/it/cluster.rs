@@ -2,28 +2,12 @@
 //! `redis-cli --cluster create`, and two centres served side by side by two `bluelight serve`
 //! processes, each centre's keys in a slot of its own.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bluelight::proto as p;
 
-/// Processes killed when dropped.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
-
-async fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let mut c = client.get_multiplexed_async_connection().await?;
-    cmd.query_async(&mut c).await
-}
+use crate::harness::{Procs, query};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_centres_work_side_by_side_on_one_cluster_in_slots_of_their_own() {
@@ -111,12 +95,33 @@ async fn two_centres_work_side_by_side_on_one_cluster_in_slots_of_their_own() {
             .unwrap()
             .into_inner();
         let lease = claimed.lease.expect("the incident is on its desk");
-        let done = dispatch
-            .complete(p::CompleteRequest {
+        // Every kind of script runs on the centre's slot: a regrade, and a completion with the
+        // next claim.
+        dispatch
+            .regrade(p::RegradeRequest {
+                reference: lease.reference.clone(),
+                grade: 2,
+                by: format!("{centre}-supervisor"),
+                reason: "caller rang back".into(),
+            })
+            .await
+            .unwrap();
+        let next = dispatch
+            .complete_and_claim_next(p::CompleteAndClaimNextRequest {
                 reference: lease.reference.clone(),
                 desk: desk.clone(),
                 token: lease.token,
                 outcome: "crew attended".into(),
+                dispatcher: format!("{centre}-dispatcher"),
+                lease_seconds: 0,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(next.lease.is_none(), "one incident on the desk");
+        let done = intake
+            .get_incident(p::GetIncidentRequest {
+                reference: lease.reference.clone(),
             })
             .await
             .unwrap()
@@ -126,6 +131,7 @@ async fn two_centres_work_side_by_side_on_one_cluster_in_slots_of_their_own() {
         assert_eq!(done.reference, crate::harness::reference(&made));
         let task = done.tasks.iter().find(|t| t.desk == desk).unwrap();
         assert_eq!(task.state, p::IncidentState::Completed as i32, "{centre}");
+        assert_eq!(done.triage.as_ref().unwrap().grade, 2, "{centre}");
     }
 
     // Each centre's keys are in one slot, the two slots differ, and the keys are there.

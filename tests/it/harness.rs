@@ -231,3 +231,22 @@ pub async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
     let _ = s.read_to_string(&mut body).await;
     body
 }
+
+/// Processes killed when dropped: a failing test leaves none behind.
+pub struct Procs(pub Vec<std::process::Child>);
+
+impl Drop for Procs {
+    fn drop(&mut self) {
+        for c in &mut self.0 {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// One command to the Redis on `port` of this machine.
+pub async fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
+    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
+    let mut c = client.get_multiplexed_async_connection().await?;
+    cmd.query_async(&mut c).await
+}

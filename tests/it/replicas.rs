@@ -1,22 +1,13 @@
-//! Several bluelight replicas on one Redis: three `bluelight serve` processes, contacts sent to
-//! them in turn, one SIGKILLed mid-flood. A contact whose replica dies is retried, with its id,
+//! Several bluelight replicas on one Redis: three `bluelight serve` processes, thirty callers
+//! sending contacts to them in turn, one replica SIGKILLed mid-flood with requests in flight. A contact whose replica dies is retried, with its id,
 //! on the next; afterwards every acknowledged contact has exactly one incident.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use bluelight::proto as p;
+
+use crate::harness::Procs;
 use redis::AsyncCommands;
-
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_replica_killed_mid_flood_costs_only_retries() {
@@ -43,35 +34,57 @@ async fn a_replica_killed_mid_flood_costs_only_retries() {
             crate::harness::connect(port).await,
         ));
     }
-    let mut references = std::collections::HashMap::new();
-    let mut retries = 0;
-    for n in 0..300usize {
-        if n == 100 {
-            procs.0[0].kill().unwrap();
-            procs.0[0].wait().unwrap();
-        }
-        let id = format!("flood-{n}");
-        let mut replica = n % 3;
-        let reference = loop {
-            let r = clients[replica]
-                .submit_contact(p::SubmitContactRequest {
-                    contact: Some(crate::harness::call(
-                        &id,
-                        "a man has collapsed in the street",
-                    )),
-                })
-                .await;
-            match r {
-                Ok(r) => break crate::harness::reference(&r.into_inner()),
-                Err(_) => {
-                    retries += 1;
-                    assert!(retries < 1000, "retries never end");
-                    replica = (replica + 1) % 3;
+    // Thirty callers at once, ten contacts each, each contact tried on the replicas in turn;
+    // the first replica is killed once a hundred are in, with requests in flight.
+    let clients = std::sync::Arc::new(clients);
+    let acked = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let tries = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let callers: Vec<_> = (0..30usize)
+        .map(|w| {
+            let (clients, acked, tries) = (clients.clone(), acked.clone(), tries.clone());
+            tokio::spawn(async move {
+                let mut made = Vec::new();
+                for n in (0..10).map(|k| w * 10 + k) {
+                    let id = format!("flood-{n}");
+                    let mut replica = n % 3;
+                    loop {
+                        let r = clients[replica]
+                            .clone()
+                            .submit_contact(p::SubmitContactRequest {
+                                contact: Some(crate::harness::call(
+                                    &id,
+                                    "a man has collapsed in the street",
+                                )),
+                            })
+                            .await;
+                        match r {
+                            Ok(r) => {
+                                made.push((id, crate::harness::reference(&r.into_inner())));
+                                acked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                            Err(_) => {
+                                let n = tries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                assert!(n < 10_000, "retries never end");
+                                replica = (replica + 1) % 3;
+                            }
+                        }
+                    }
                 }
-            }
-        };
-        references.insert(id, reference);
+                made
+            })
+        })
+        .collect();
+    while acked.load(std::sync::atomic::Ordering::Relaxed) < 100 {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
     }
+    procs.0[0].kill().unwrap();
+    procs.0[0].wait().unwrap();
+    let mut references = std::collections::HashMap::new();
+    for caller in callers {
+        references.extend(caller.await.unwrap());
+    }
+    let retries = tries.load(std::sync::atomic::Ordering::Relaxed);
     assert!(retries > 0, "the killed replica was never met");
     // One incident a contact: retries on another replica replayed, never duplicated.
     let mut redis = t.redis().await;

@@ -8,17 +8,7 @@ use std::time::{Duration, Instant};
 
 use bluelight::proto as p;
 
-/// Processes killed when dropped.
-struct Procs(Vec<Child>);
-
-impl Drop for Procs {
-    fn drop(&mut self) {
-        for c in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-}
+use crate::harness::{Procs, query};
 
 fn redis(args: &[&str]) -> Child {
     Command::new("redis-server")
@@ -26,12 +16,6 @@ fn redis(args: &[&str]) -> Child {
         .stdout(Stdio::null())
         .spawn()
         .expect("redis-server starts")
-}
-
-async fn query<T: redis::FromRedisValue>(port: u16, cmd: &redis::Cmd) -> redis::RedisResult<T> {
-    let client = redis::Client::open(format!("redis://127.0.0.1:{port}/"))?;
-    let mut c = client.get_multiplexed_async_connection().await?;
-    cmd.query_async(&mut c).await
 }
 
 async fn wait_for(what: &str, secs: u64, mut check: impl AsyncFnMut() -> bool) {
@@ -140,6 +124,42 @@ async fn a_failover_loses_no_acknowledged_contact() {
         .unwrap();
     let _server = Procs(vec![server]);
     let mut intake = p::intake_client::IntakeClient::new(crate::harness::connect(grpc).await);
+
+    // With both replicas stopped, nothing confirms a submit: UNAVAILABLE, not an answer that a
+    // failover could make untrue. Once they run again, its retry goes through.
+    let signal = |sig: &str, procs: &Procs| {
+        for c in &procs.0[1..3] {
+            let ok = Command::new("kill")
+                .args([sig, &c.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+    };
+    let unconfirmed = p::SubmitContactRequest {
+        contact: Some(crate::harness::call(
+            "ha-stopped",
+            "a man has collapsed in the street",
+        )),
+    };
+    signal("-STOP", &procs);
+    let refused = intake.submit_contact(unconfirmed.clone()).await;
+    signal("-CONT", &procs);
+    let refused = refused.expect_err("no replica confirmed it");
+    assert_eq!(refused.code(), tonic::Code::Unavailable, "{refused:?}");
+    assert!(
+        refused.message().contains("replicas confirmed"),
+        "{refused:?}"
+    );
+    let mut confirmed = false;
+    for _ in 0..50 {
+        if intake.submit_contact(unconfirmed.clone()).await.is_ok() {
+            confirmed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(confirmed, "the retry was never confirmed");
 
     // Submit one contact after another, each retried with its id until acknowledged; kill the
     // primary once some are in, and go on until a run of them has gone through the new one.

@@ -15,6 +15,8 @@
 local P = ARGV[1]
 local existing = redis.call('GET', KEYS[1])
 if existing then
+  -- A write, so that a WAIT after a retried submit waits for the replicas to have the id.
+  redis.call('EXPIRE', KEYS[1], ARGV[3])
   return {1, redis.call('HGETALL', P .. 'inc:' .. existing)}
 end
 local now = now_ms()

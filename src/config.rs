@@ -102,6 +102,10 @@ pub struct ServeArgs {
     /// Serve gRPC reflection [default: true]
     #[arg(long, env = "BLUELIGHT_REFLECTION")]
     pub reflection: Option<bool>,
+    /// Origins of portal pages hosted elsewhere that may call the API over gRPC-Web
+    /// (https://report.example.org,...); bluelight's own /report and /console need none
+    #[arg(long, env = "BLUELIGHT_WEB_ORIGINS", value_delimiter = ',')]
+    pub web_origins: Vec<String>,
     /// Requests in flight past which new submits are shed (999, emergencySMS, text relay and
     /// eCall only past a quarter more) [default: 2048]
     #[arg(long, env = "BLUELIGHT_MAX_IN_FLIGHT")]
@@ -142,6 +146,7 @@ struct FileConfig {
     jwt_audience: Option<String>,
     access: Option<PathBuf>,
     reflection: Option<bool>,
+    web_origins: Option<Vec<String>>,
     max_in_flight: Option<usize>,
     shed_redis_ms: Option<u64>,
     reference_prefix: Option<String>,
@@ -179,6 +184,8 @@ pub struct Settings {
     /// How callers prove who they are; neither file: the service runs open.
     pub access: AccessFiles,
     pub reflection: bool,
+    /// Origins of portal pages elsewhere that may call the API from a browser (CORS).
+    pub web_origins: Vec<http::HeaderValue>,
     pub shedding: Shedding,
     pub lease: Duration,
     pub max_lease: Duration,
@@ -201,6 +208,7 @@ impl Default for Settings {
             insecure: false,
             access: AccessFiles::default(),
             reflection: true,
+            web_origins: Vec::new(),
             shedding: Shedding::default(),
             lease: Duration::from_secs(120),
             max_lease: Duration::from_secs(3600),
@@ -292,6 +300,11 @@ impl Settings {
                 access: args.access.or(file.access),
             },
             reflection: args.reflection.or(file.reflection).unwrap_or(true),
+            web_origins: crate::web::origins(&if args.web_origins.is_empty() {
+                file.web_origins.unwrap_or_default()
+            } else {
+                args.web_origins
+            })?,
             shedding: Shedding {
                 max_in_flight: args
                     .max_in_flight

@@ -14,6 +14,7 @@
 //! - [`tls`]: the gRPC listener's TLS and mutual TLS, reloaded on SIGHUP.
 //! - [`access`]: who may do what: identities (tokens, client certificates), roles, rate limits
 //!   and load shedding, in one layer before every method.
+//! - [`web`]: the browser's way in: gRPC-Web, CORS, and the `/report` and `/console` pages.
 //! - [`cli`]: the `bluelight` command line's subcommands.
 //! - [`load`]: the load generator behind `bluelight load`.
 //! - [`error`]: the one error type of the service.
@@ -32,6 +33,7 @@ pub mod store;
 pub mod telemetry;
 pub mod tls;
 pub mod triage;
+pub mod web;
 
 /// Generated gRPC types and services of `bluelight.v1`.
 pub mod proto {

@@ -36,13 +36,14 @@ const KEEPALIVE: Duration = Duration::from_secs(30);
 const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Serves the gRPC API on `listener` (over TLS when `tls` is given), every method behind
-/// `access`, until `shutdown` completes; then reports NOT_SERVING, stops accepting, and lets
+/// `access`, to browsers too (gRPC-Web, CORS for `web_origins`, and the pages), until `shutdown` completes; then reports NOT_SERVING, stops accepting, and lets
 /// requests in flight finish for at most `drain`.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     tls: Option<Arc<Tls>>,
     access: Arc<Access>,
+    web_origins: &[http::HeaderValue],
     shutdown: impl Future<Output = ()> + Send + 'static,
     drain: Duration,
 ) -> Result<()> {
@@ -73,6 +74,11 @@ pub async fn serve(
         .http2_keepalive_interval(Some(KEEPALIVE))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
         .tcp_keepalive(Some(KEEPALIVE))
+        // Browsers speak HTTP/1.1 to a server without TLS.
+        .accept_http1(true)
+        .layer(tower::util::option_layer(crate::web::cors(web_origins)))
+        .layer(crate::web::PagesLayer)
+        .layer(tonic_web::GrpcWebLayer::new())
         .layer(AccessLayer(access))
         .add_service(health_service)
         .add_optional_service(reflection)
@@ -273,7 +279,16 @@ async fn run_with_redis(
         })
     };
 
-    let result = serve(app, grpc, tls, access, shutdown, settings.drain).await;
+    let result = serve(
+        app,
+        grpc,
+        tls,
+        access,
+        &settings.web_origins,
+        shutdown,
+        settings.drain,
+    )
+    .await;
     let _ = stop_tx.send(true);
     let _ = tokio::join!(upkeep, follower, metrics_task, reloader);
     result

@@ -368,10 +368,64 @@ impl Contact {
         }
         if loc.postcode.len() > 16 {
             v.add("contact.location.postcode", "is longer than 16 characters");
+        } else if !loc.postcode.trim().is_empty() && !is_uk_postcode(&loc.postcode) {
+            v.add(
+                "contact.location.postcode",
+                "is not a UK postcode: give it as on a letter, like CM1 1AA, or its first part, like CM1",
+            );
         }
         if loc.address.len() > 1024 {
             v.add("contact.location.address", "is longer than 1024 bytes");
         }
         v.into_result(self)
+    }
+}
+
+/// A UK postcode ("CM1 1AA", "cm11aa", "EC1A 1BB"), or its outward part alone ("CM1"), as a
+/// caller may know only that: an area, one or two letters, a district (a digit, then maybe a
+/// letter or digit), then maybe the inward part (a digit and two letters).
+pub fn is_uk_postcode(text: &str) -> bool {
+    let b: Vec<u8> = text
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace())
+        .map(|b| b.to_ascii_uppercase())
+        .collect();
+    let n = b.len();
+    let inward =
+        n >= 5 && b[n - 3].is_ascii_digit() && b[n - 2..].iter().all(u8::is_ascii_uppercase);
+    let outward = if inward { &b[..n - 3] } else { &b[..] };
+    let letters = outward
+        .iter()
+        .take_while(|c| c.is_ascii_uppercase())
+        .count();
+    let district = &outward[letters.min(outward.len())..];
+    (1..=2).contains(&letters)
+        && matches!(district, [d] | [d, _] if d.is_ascii_digit())
+        && district.iter().all(u8::is_ascii_alphanumeric)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_uk_postcode;
+
+    #[test]
+    fn postcodes_are_told_from_other_text() {
+        for ok in [
+            "CM1 1AA", "cm11aa", "EC1A 1BB", "SS14 3AB", "W1A 0AX", "CM1", "co15", "ZZ99 9ZZ",
+        ] {
+            assert!(is_uk_postcode(ok), "{ok}");
+        }
+        for bad in [
+            "NOT A POSTCODE",
+            "12345",
+            "CM",
+            "C",
+            "CMX1 1AA",
+            "CM1 1A",
+            "1AA",
+            "chelmsford",
+        ] {
+            assert!(!is_uk_postcode(bad), "{bad}");
+        }
     }
 }

@@ -59,6 +59,7 @@ impl TestApp {
             listener,
             None,
             Arc::new(bluelight::access::Access::open(app.limits().clone())),
+            &[],
             async move {
                 let _ = stopped.await;
             },
@@ -109,6 +110,19 @@ impl TestApp {
             })
             .await
             .map(|r| r.into_inner())
+    }
+
+    /// The incident `reference`, which must exist.
+    pub async fn incident(&mut self, reference: &str) -> p::Incident {
+        self.intake
+            .get_incident(p::GetIncidentRequest {
+                reference: reference.into(),
+            })
+            .await
+            .expect("get incident")
+            .into_inner()
+            .incident
+            .expect("an incident")
     }
 
     pub async fn claim(&mut self, desk: &str, who: &str) -> p::ClaimNextResponse {

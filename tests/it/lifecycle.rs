@@ -22,18 +22,6 @@ fn located(id: &str, narrative: &str, lat: f64, lon: f64) -> p::Contact {
     c
 }
 
-async fn incident(t: &mut TestApp, reference: &str) -> p::Incident {
-    t.intake
-        .get_incident(p::GetIncidentRequest {
-            reference: reference.into(),
-        })
-        .await
-        .expect("get incident")
-        .into_inner()
-        .incident
-        .unwrap()
-}
-
 #[tokio::test]
 async fn of_eight_dispatchers_claiming_one_incident_exactly_one_wins() {
     let t = TestApp::spawn().await;
@@ -323,7 +311,7 @@ async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             t.app.sweep().await.unwrap();
-            let i = incident(&mut t, &lease.reference).await;
+            let i = t.incident(&lease.reference).await;
             if i.tasks
                 .iter()
                 .all(|k| k.state == p::IncidentState::Queued as i32)

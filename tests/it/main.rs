@@ -3,6 +3,7 @@
 
 mod access;
 mod alloc;
+mod browser;
 mod cli;
 mod cluster;
 mod dispatch;

@@ -77,7 +77,7 @@ pub async fn serve(
         // Browsers speak HTTP/1.1 to a server without TLS.
         .accept_http1(true)
         .layer(tower::util::option_layer(crate::web::cors(web_origins)))
-        .layer(crate::web::PagesLayer)
+        .layer(crate::web::WebLayer::new(web_origins, access.clone()))
         .layer(tonic_web::GrpcWebLayer::new())
         .layer(AccessLayer(access))
         .add_service(health_service)

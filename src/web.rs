@@ -2,10 +2,12 @@
 //! handler's console (`/console`), served from files embedded in the binary, and gRPC-Web for
 //! their calls, with CORS for the portal origins the configuration names.
 //!
-//! Layers, outermost first: CORS (only with `--web-origins`), [`PagesLayer`] (answers the pages'
-//! GETs, which tonic-web would refuse over HTTP/1.1), gRPC-Web translation, then the access
-//! layer, so that a refusal reaches a browser as a gRPC-Web status like any other.
+//! Layers, outermost first: CORS (only with `--web-origins`), [`WebLayer`] (answers the pages'
+//! GETs, which tonic-web would refuse over HTTP/1.1, and refuses calls from pages of other
+//! origins), gRPC-Web translation, then the access layer, so that a refusal reaches a browser as
+//! a gRPC-Web status like any other.
 
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,6 +15,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tonic::body::Body;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
+use crate::access::Access;
 use crate::error::{Error, Result};
 
 /// A file the pages need, embedded at build time.
@@ -61,7 +64,7 @@ const PAGES: &[Page] = &[
 
 /// The pages run only their own scripts and styles and talk only to this origin; no page may
 /// frame them.
-const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; \
      connect-src 'self'; form-action 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 fn page(path: &str) -> Option<&'static Page> {
@@ -102,23 +105,42 @@ fn answer(req_method: &Method, page: &Page) -> http::Response<Body> {
     b.body(body).expect("a valid response")
 }
 
-/// Answers GET and HEAD of the pages' paths; passes everything else on.
-#[derive(Clone, Copy)]
-pub struct PagesLayer;
+/// Answers GET and HEAD of the pages' paths, refuses calls made by pages the service does not
+/// trust (see [`origin_allowed`]), and passes everything else on.
+#[derive(Clone)]
+pub struct WebLayer {
+    origins: Arc<[HeaderValue]>,
+    access: Arc<Access>,
+}
 
-impl<S> tower::Layer<S> for PagesLayer {
-    type Service = Pages<S>;
-    fn layer(&self, inner: S) -> Pages<S> {
-        Pages(inner)
+impl WebLayer {
+    pub fn new(origins: &[HeaderValue], access: Arc<Access>) -> WebLayer {
+        WebLayer {
+            origins: origins.into(),
+            access,
+        }
+    }
+}
+
+impl<S> tower::Layer<S> for WebLayer {
+    type Service = Web<S>;
+    fn layer(&self, inner: S) -> Web<S> {
+        Web {
+            inner,
+            layer: self.clone(),
+        }
     }
 }
 
 #[derive(Clone)]
-pub struct Pages<S>(S);
+pub struct Web<S> {
+    inner: S,
+    layer: WebLayer,
+}
 
 type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
-impl<S, B> tower::Service<http::Request<B>> for Pages<S>
+impl<S, B> tower::Service<http::Request<B>> for Web<S>
 where
     S: tower::Service<http::Request<B>, Response = http::Response<Body>>,
     S::Future: Send + 'static,
@@ -128,18 +150,69 @@ where
     type Future = BoxFuture<std::result::Result<Self::Response, Self::Error>>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<std::result::Result<(), S::Error>> {
-        self.0.poll_ready(cx)
+        self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
-        match page(req.uri().path()) {
-            Some(p) => {
-                let answer = answer(req.method(), p);
-                Box::pin(async move { Ok(answer) })
-            }
-            None => Box::pin(self.0.call(req)),
+        if let Some(p) = page(req.uri().path()) {
+            let answer = answer(req.method(), p);
+            return Box::pin(async move { Ok(answer) });
         }
+        if let Some(origin) = req.headers().get(header::ORIGIN) {
+            let host = req
+                .uri()
+                .authority()
+                .map(|a| a.as_str())
+                .or_else(|| req.headers().get(header::HOST)?.to_str().ok())
+                .unwrap_or("");
+            if !origin_allowed(
+                origin,
+                host,
+                &self.layer.origins,
+                self.layer.access.is_open(),
+            ) {
+                tracing::info!(
+                    path = req.uri().path(),
+                    "call from a page of another origin refused"
+                );
+                let refused = http::Response::builder()
+                    .status(StatusCode::FORBIDDEN)
+                    .body(Body::empty())
+                    .expect("a valid response");
+                return Box::pin(async move { Ok(refused) });
+            }
+        }
+        Box::pin(self.inner.call(req))
     }
+}
+
+/// Whether a call a browser makes from a page of `origin` to `host` may go on: from the portal
+/// origins named, or from the service's own pages. Without identities, its own pages count only
+/// on a loopback address: otherwise any web page whose name a resolver points at this machine
+/// (DNS rebinding) would be "its own", and could work the queues of an open service.
+fn origin_allowed(origin: &HeaderValue, host: &str, named: &[HeaderValue], open: bool) -> bool {
+    if named.contains(origin) {
+        return true;
+    }
+    let Some(authority) = origin.to_str().ok().and_then(|o| {
+        o.strip_prefix("http://")
+            .or_else(|| o.strip_prefix("https://"))
+    }) else {
+        return false;
+    };
+    authority.eq_ignore_ascii_case(host) && (!open || is_loopback(host))
+}
+
+/// `127.0.0.1:50051`, `localhost:50051`, `[::1]:50051`, with or without the port.
+fn is_loopback(host: &str) -> bool {
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Checks a list of portal origins (`https://report.example.org`, scheme and host, a port when
@@ -201,6 +274,45 @@ mod tests {
         assert!(page("/").is_none());
         assert!(page("/bluelight.v1.Intake/SubmitContact").is_none());
         assert!(page("/web/../Cargo.toml").is_none());
+    }
+
+    #[test]
+    fn only_named_origins_and_the_service_s_own_pages_may_call() {
+        let o = |s: &str| HeaderValue::from_str(s).unwrap();
+        let named = [o("https://report.example.org")];
+        let allowed =
+            |origin: &str, host: &str, open: bool| origin_allowed(&o(origin), host, &named, open);
+        assert!(allowed(
+            "https://report.example.org",
+            "bl.example.org:50051",
+            false
+        ));
+        assert!(allowed(
+            "https://report.example.org",
+            "bl.example.org:50051",
+            true
+        ));
+        // Its own pages: always with identities; open, only on loopback.
+        assert!(allowed(
+            "https://bl.example.org:50051",
+            "bl.example.org:50051",
+            false
+        ));
+        assert!(allowed("http://127.0.0.1:50051", "127.0.0.1:50051", true));
+        assert!(allowed("http://localhost:50051", "localhost:50051", true));
+        assert!(allowed("http://[::1]:50051", "[::1]:50051", true));
+        // DNS rebinding: a stranger's name pointed at an open service.
+        assert!(!allowed(
+            "http://evil.example:50051",
+            "evil.example:50051",
+            true
+        ));
+        assert!(!allowed(
+            "https://evil.example",
+            "bl.example.org:50051",
+            false
+        ));
+        assert!(!allowed("null", "127.0.0.1:50051", true));
     }
 
     #[test]

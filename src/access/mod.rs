@@ -130,6 +130,11 @@ impl Access {
         Ok(())
     }
 
+    /// True while no identities are configured: every caller may do everything.
+    pub fn is_open(&self) -> bool {
+        !self.identities.load().enabled()
+    }
+
     pub fn reflection(&self) -> bool {
         self.reflection
     }

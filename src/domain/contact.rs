@@ -368,7 +368,13 @@ impl Contact {
         }
         if loc.postcode.len() > 16 {
             v.add("contact.location.postcode", "is longer than 16 characters");
-        } else if !loc.postcode.trim().is_empty() && !is_uk_postcode(&loc.postcode) {
+        } else if matches!(self.channel, Channel::OnlineForm | Channel::Webchat)
+            && !loc.postcode.trim().is_empty()
+            && !is_uk_postcode(&loc.postcode)
+        {
+            // Only where the public types it themselves and can correct it. A handler's or a
+            // machine's postcode field may hold a place name or half a postcode; refusing an
+            // emergency over it would be worse than routing it to the fallback area.
             v.add(
                 "contact.location.postcode",
                 "is not a UK postcode: give it as on a letter, like CM1 1AA, or its first part, like CM1",

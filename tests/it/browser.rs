@@ -12,15 +12,33 @@ use serde_json::json;
 
 use super::harness::{TestApp, call, free_port, reference};
 
+/// One browser at a time: each is a few hundred MB and a core's worth of start-up.
+static ONE_AT_A_TIME: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(1);
+
 /// A headless Chromium session and the chromedriver behind it, both gone when dropped.
 struct Browser {
     client: Client,
     driver: tokio::process::Child,
     _profile: tempfile::TempDir,
+    _turn: tokio::sync::SemaphorePermit<'static>,
+}
+
+/// The first of these programs on the PATH.
+fn on_path(names: &[&str]) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .flat_map(|dir| names.iter().map(move |n| dir.join(n)))
+        .find(|p| p.is_file())
 }
 
 impl Browser {
     async fn start() -> Browser {
+        Self::start_as(None).await
+    }
+
+    /// With `phone`, a screen of that many CSS pixels wide (device emulation).
+    async fn start_as(phone: Option<u32>) -> Browser {
+        let turn = ONE_AT_A_TIME.acquire().await.expect("semaphore");
         let port = free_port();
         let driver = tokio::process::Command::new("chromedriver")
             .arg(format!("--port={port}"))
@@ -30,22 +48,25 @@ impl Browser {
             .spawn()
             .expect("chromedriver runs (scripts/ensure-browser installs it)");
         let profile = tempfile::tempdir().expect("profile dir");
-        let binary = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
-            .into_iter()
-            .find(|b| std::path::Path::new(b).exists())
+        let binary = on_path(&["chromium", "chromium-browser"])
             .expect("chromium is installed (scripts/ensure-browser installs it)");
-        let caps = json!({
+        let mut caps = json!({
             "goog:chromeOptions": {
                 "binary": binary,
                 "args": [
                     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                     "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
+                    "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
                     "--window-size=1280,1400",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
             }
         });
+        if let Some(width) = phone {
+            caps["goog:chromeOptions"]["mobileEmulation"] = json!({
+                "deviceMetrics": { "width": width, "height": 640, "pixelRatio": 2 }
+            });
+        }
         let caps = caps.as_object().expect("an object").clone();
         let deadline = Instant::now() + Duration::from_secs(20);
         let client = loop {
@@ -64,6 +85,7 @@ impl Browser {
             client,
             driver,
             _profile: profile,
+            _turn: turn,
         }
     }
 
@@ -170,13 +192,27 @@ async fn the_report_form_sends_one_incident_and_shows_its_reference() {
     b.type_in("name", "Sam Jones").await;
     b.type_in("phone", "07700 900123").await;
     b.screenshot("report.png").await;
-    // A double click: the button is disabled while sending, and a retry reuses the contact id.
-    b.click("#send").await;
-    let _ = b
-        .client
-        .find(Locator::Id("send"))
+    // The first answer is lost on the way back (the report is written, the page hears a network
+    // error), and the button is clicked twice at once.
+    b.client
+        .execute(
+            "const real = window.fetch; let first = true;
+             window.fetch = async (...a) => {
+               const r = await real(...a);
+               if (first) { first = false; throw new TypeError('the network went away'); }
+               return r;
+             };
+             const send = document.getElementById('send'); send.click(); send.click();",
+            vec![],
+        )
         .await
-        .map(|e| async move { e.click().await });
+        .expect("script");
+    let said = b
+        .wait_text("#error-summary", |t| t.contains("Send report"))
+        .await;
+    assert!(said.contains("may not"), "{said}");
+    // Sent again: the same contact id, so the same incident, not a second one.
+    b.click("#send").await;
     let shown = b.wait_text("#reference", |t| !t.is_empty()).await;
     assert!(
         b.text("#public-message").await.len() > 10,
@@ -184,7 +220,11 @@ async fn the_report_form_sends_one_incident_and_shows_its_reference() {
     );
     let i = app.incident(&shown).await;
     assert_eq!(i.reference, shown);
-    assert_eq!(i.contact_ids.len(), 1, "one contact, one incident");
+    assert_eq!(
+        i.contact_ids.len(),
+        1,
+        "the retry was the same contact, not a second one linked to it"
+    );
     assert_eq!(i.channel, p::Channel::OnlineForm as i32);
     let t = i.triage.expect("triage");
     assert_eq!(t.agency, p::Agency::Police as i32, "{:?}", t.reasons);
@@ -197,23 +237,42 @@ async fn the_report_form_sends_one_incident_and_shows_its_reference() {
     );
     b.screenshot("report-sent.png").await;
 
-    // Readable at 320 CSS pixels (WCAG reflow; 200% zoom of 640): nothing scrolls sideways.
-    b.open(&app, "/report").await;
-    b.client.set_window_size(320, 800).await.expect("resize");
-    let widths = b
-        .client
-        .execute(
-            "return [window.innerWidth, document.documentElement.scrollWidth]",
-            vec![],
-        )
-        .await
-        .expect("script");
-    let (inner, scroll) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
-    assert!(inner <= 500, "the window is narrow: {inner}");
-    assert!(
-        scroll <= inner,
-        "{scroll} px of content in a {inner} px window"
-    );
+    b.close().await;
+}
+
+#[tokio::test]
+async fn both_pages_read_at_320_css_pixels_without_scrolling_sideways() {
+    // WCAG 2.2 reflow: 320 CSS pixels wide, as a 1280-pixel screen at 400% zoom.
+    let app = TestApp::spawn().await;
+    let b = Browser::start_as(Some(320)).await;
+    for page in ["/report", "/console"] {
+        b.open(&app, page).await;
+        let widths = b
+            .client
+            .execute(
+                "return [document.documentElement.clientWidth, document.documentElement.scrollWidth]",
+                vec![],
+            )
+            .await
+            .expect("script");
+        let (inner, scroll) = (widths[0].as_i64().unwrap(), widths[1].as_i64().unwrap());
+        let wide = b
+            .client
+            .execute(
+                "return [...document.querySelectorAll('body *')]
+                   .filter(e => e.getBoundingClientRect().right > 321)
+                   .slice(0, 5).map(e => e.tagName + '#' + e.id + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right))",
+                vec![],
+            )
+            .await
+            .expect("script");
+        assert_eq!(inner, 320, "{page}: wider than the screen: {wide}");
+        assert_eq!(inner, 320, "{page}: the screen is 320 CSS pixels wide");
+        assert!(
+            scroll <= inner,
+            "{page}: {scroll} px of content on a {inner} px screen"
+        );
+    }
     b.close().await;
 }
 
@@ -281,6 +340,28 @@ async fn uncertain(app: &mut TestApp) -> (String, p::Question) {
     panic!("none of the narratives needs confirming: pick another");
 }
 
+/// Answers with `field` set to its first value after "unknown" (the first button the console
+/// shows for it).
+fn first_value_of(field: &str) -> p::Answers {
+    let mut a = p::Answers::default();
+    match field {
+        "happening" => a.happening = 1,
+        "injuries" => a.injuries = 1,
+        "fire" => a.fire = 1,
+        "trapped" => a.trapped = 1,
+        "weapons" => a.weapons = 1,
+        "suspect" => a.suspect = 1,
+        "deliberate" => a.deliberate = 1,
+        "self_harm" => a.self_harm = 1,
+        "access" => a.access = 1,
+        "road" => a.road = 1,
+        "building" => a.building = 1,
+        "alarm" => a.alarm = 1,
+        other => panic!("no first value known for {other}: add it here"),
+    }
+    a
+}
+
 #[tokio::test]
 async fn the_console_decides_as_the_handler_types_and_asks_the_next_question() {
     let mut app = TestApp::spawn().await;
@@ -325,11 +406,26 @@ async fn the_console_decides_as_the_handler_types_and_asks_the_next_question() {
         assert!(Instant::now() < deadline, "the answer was not recorded");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let after = b.wait_text("#reasons", |t| t != before).await;
-    assert!(
-        after.contains("[answer") || after != before,
-        "the reasons now rest on the answer: {after}"
-    );
+    b.wait_text("#reasons", |t| t != before).await;
+    // What the console shows is the service's decision with that answer (its first value).
+    let mut answered = call("q", &narrative);
+    answered.answers = Some(first_value_of(&question.field));
+    let want = app
+        .intake
+        .preview_triage(p::PreviewTriageRequest {
+            contact: Some(answered),
+        })
+        .await
+        .expect("preview")
+        .into_inner()
+        .triage
+        .expect("triage");
+    let shown = b
+        .wait_text("#type", |t| t.starts_with(&want.incident_type))
+        .await;
+    assert!(shown.contains(&want.incident_type_name), "{shown}");
+    let grade = b.attr("#grade", "data-grade").await;
+    assert_eq!(grade, Some(want.grade.to_string()));
 
     // Submit: the reference and what to tell the caller.
     b.click("#submit").await;
@@ -347,7 +443,8 @@ async fn the_desk_view_shows_a_contact_submitted_elsewhere_and_works_it() {
     b.open(&app, "/console").await;
     b.select("desk", "police-west").await;
     b.click("#watch").await;
-    b.wait_text("#desk-status", |t| !t.is_empty()).await;
+    b.wait_text("#queue-caption", |t| t.contains("police-west"))
+        .await;
 
     // Submitted by someone else, over gRPC: it appears without a reload.
     let r = app
@@ -484,14 +581,37 @@ async fn the_binary_serves_the_pages_grpc_web_and_cors_for_the_named_origins_onl
     let mut framed = vec![0u8];
     framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
     framed.extend_from_slice(&request);
-    let post = http::Request::post("/bluelight.v1.Intake/PreviewTriage")
-        .header("content-type", "application/grpc-web+proto")
-        .header("x-grpc-web", "1")
-        .body(http_body_util::Full::new(bytes::Bytes::from(framed)))
-        .unwrap();
+    let post = |origin: &str, host: &str| {
+        http::Request::post("/bluelight.v1.Intake/PreviewTriage")
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .header("origin", origin)
+            .header("host", host)
+            .body(http_body_util::Full::new(bytes::Bytes::from(
+                framed.clone(),
+            )))
+            .unwrap()
+    };
+    // A page whose name a resolver points at this open service (DNS rebinding) is refused.
+    let evil = format!("evil.example:{port}");
+    let (status, _, _) = http1(port, post(&format!("http://{evil}"), &evil)).await;
+    assert_eq!(status, 403);
+    // Its own page on loopback, and the named portal's page, are served.
+    let own = format!("127.0.0.1:{port}");
+    assert_eq!(
+        http1(port, post(&format!("http://{own}"), &own)).await.0,
+        200
+    );
+    let post = post("https://report.example.org", &own);
     let (status, headers, body) = http1(port, post).await;
     assert_eq!(status, 200);
     assert_eq!(headers["content-type"], "application/grpc-web+proto");
+    assert_eq!(
+        headers["access-control-allow-origin"],
+        "https://report.example.org"
+    );
+    let exposed = headers["access-control-expose-headers"].to_str().unwrap();
+    assert!(exposed.contains("grpc-status"), "{exposed}");
     assert_eq!(body[0], 0, "a data frame first");
     let n = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
     let answer = p::PreviewTriageResponse::decode(&body[5..5 + n]).expect("a response");

@@ -5,7 +5,15 @@ import { BinaryReader, WireType } from "@bufbuild/protobuf/wire";
 
 export { Code, ConnectError };
 
-export const TOKEN_KEY = "bluelight.token";
+// The sessionStorage key of this page's access token. Each page passes its own key to
+// setupClient() so a handler's console token is never sent by the public form in the same tab.
+let tokenKey = "";
+
+/** Sets this page's client options; call once, before client(). */
+export function setupClient({ tokenKey: key }) {
+  if (typeof key !== "string" || key === "") throw new Error("setupClient: tokenKey is required");
+  tokenKey = key;
+}
 
 /** The gRPC-Web base URL: <meta name="bluelight-server"> when set, else this page's origin. */
 export function baseUrl() {
@@ -15,17 +23,19 @@ export function baseUrl() {
 }
 
 export function getToken() {
+  if (!tokenKey) return "";
   try {
-    return sessionStorage.getItem(TOKEN_KEY) || "";
+    return sessionStorage.getItem(tokenKey) || "";
   } catch {
     return "";
   }
 }
 
 export function setToken(token) {
+  if (!tokenKey) return;
   try {
-    if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    else sessionStorage.removeItem(TOKEN_KEY);
+    if (token) sessionStorage.setItem(tokenKey, token);
+    else sessionStorage.removeItem(tokenKey);
   } catch {
     // Storage unavailable (privacy mode): the token only lasts for this call.
   }
@@ -40,6 +50,7 @@ const auth = (next) => async (req) => {
 
 let transport;
 export function client(service) {
+  if (!tokenKey) throw new Error("client: call setupClient({ tokenKey }) first");
   if (!transport) {
     transport = createGrpcWebTransport({
       baseUrl: baseUrl(),

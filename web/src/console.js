@@ -25,10 +25,13 @@ import {
   humanName,
   newContactId,
   setToken,
+  setupClient,
   shortName,
 } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
+
+setupClient({ tokenKey: "bluelight.console.token" });
 
 const intake = client(Intake);
 const dispatch = client(Dispatch);
@@ -298,12 +301,41 @@ function fillList(ul, items) {
   if (items.length === 0) ul.append(el("li", { text: "None" }));
 }
 
+// One short line for screen readers, announced only when it changes.
+let decisionLiveText = "";
+function setDecisionLive(text) {
+  if (text === decisionLiveText) return;
+  decisionLiveText = text;
+  $("decision-live").textContent = text;
+}
+
+function decisionSummary(t) {
+  const m = /^GRADE_(\d)_/.exec(GradeSchema.values.find((v) => v.number === t.grade)?.name || "");
+  const parts = [agencyText(t), m ? `grade ${m[1]}` : "not graded"];
+  const type = [t.incidentType, t.incidentTypeName].filter(Boolean).join(" ");
+  if (type) parts.push(type);
+  if (t.needsConfirmation) parts.push("needs confirming");
+  return parts.join(", ");
+}
+
 function renderDecision(res) {
+  const panel = $("needs-confirmation");
+  // Re-rendering removes the answer buttons; keep focus off <body> when it was in the panel.
+  const hadFocus = panel.contains(document.activeElement);
+  renderDecisionBody(res);
+  if (hadFocus && !panel.contains(document.activeElement)) {
+    if (!panel.hidden && !$("decision-body").hidden) $("next-question").focus();
+    else $("decision-title").focus();
+  }
+}
+
+function renderDecisionBody(res) {
   const body = $("decision-body");
   if (!res || !res.triage) {
     body.hidden = true;
     $("decision-empty").hidden = false;
     $("needs-confirmation").hidden = true;
+    setDecisionLive("");
     return;
   }
   const t = res.triage;
@@ -322,6 +354,7 @@ function renderDecision(res) {
   renderQuestion(t);
   $("decision-empty").hidden = true;
   body.hidden = false;
+  setDecisionLive(decisionSummary(t));
 }
 
 function renderQuestion(t) {
@@ -478,8 +511,7 @@ let listing = false;
 let listAgain = false;
 
 async function refreshQueue() {
-  const desk = queueDesk;
-  if (!desk) return;
+  if (!queueDesk) return;
   if (listing) {
     listAgain = true;
     return;
@@ -488,24 +520,40 @@ async function refreshQueue() {
   try {
     do {
       listAgain = false;
-      const res = await dispatch.listQueue({ desk, limit: 0 });
-      if (desk !== queueDesk) return;
-      renderQueue(desk, res);
-      clearError("queue");
-      clearError("watch");
+      // Re-read the desk each time: it may have changed while a listing was in flight.
+      const desk = queueDesk;
+      if (!desk) break;
+      try {
+        const res = await dispatch.listQueue({ desk, limit: 0 });
+        if (desk !== queueDesk) {
+          listAgain = true; // stale answer: list the current desk instead
+          continue;
+        }
+        renderQueue(desk, res);
+        clearError("queue");
+        clearError("watch");
+      } catch (err) {
+        if (desk !== queueDesk) {
+          listAgain = true;
+          continue;
+        }
+        showError("queue", err, "Loading the queue failed");
+      }
     } while (listAgain);
-  } catch (err) {
-    showError("queue", err, "Loading the queue failed");
   } finally {
     listing = false;
   }
 }
 
+// At most one ListQueue per 100 ms however many events arrive (a replay can bring many);
+// a refresh asked for while one is in flight runs once more after it (listAgain).
 let refreshTimer = 0;
 function refreshQueueSoon() {
-  if (!queueDesk) return;
-  clearTimeout(refreshTimer);
-  refreshTimer = setTimeout(refreshQueue, 100);
+  if (!queueDesk || refreshTimer) return;
+  refreshTimer = setTimeout(() => {
+    refreshTimer = 0;
+    refreshQueue();
+  }, 100);
 }
 
 function renderQueue(desk, res) {
@@ -514,9 +562,9 @@ function renderQueue(desk, res) {
   const rows = res.entries.map((e) => {
     const wait = el("td", { class: "wait", "data-wait-ms": String(e.waitMs), "data-fetched": String(fetched) });
     wait.textContent = formatWait(Number(e.waitMs));
-    const claim = el("button", { type: "button", class: "button small secondary", text: "Claim" });
+    const claim = el("button", { type: "button", class: "button small secondary", text: "Claim", disabled: claiming.has(e.reference) });
     claim.setAttribute("aria-label", `Claim ${e.reference}`);
-    claim.addEventListener("click", () => claimOne(e.reference));
+    claim.addEventListener("click", () => busy(claim, () => claimOne(e.reference)));
     return el(
       "tr",
       { "data-reference": e.reference, "data-grade": String(e.grade) },
@@ -541,6 +589,9 @@ setInterval(() => {
 }, 1000);
 
 // Watching: ListQueue, then WatchDesk; every event refreshes the list; reconnect with after_id.
+// The first subscription of a desk uses after_id "0" (replay what the server keeps) so an
+// incident queued between ListQueue and the stream opening is not missed; after a drop it
+// resumes from the last event id seen.
 let watch = null; // { desk, abort, lastId }
 
 function sleep(ms, signal) {
@@ -564,7 +615,7 @@ async function watchLoop(w) {
         delay = 1000;
         if (ev.id) w.lastId = ev.id;
         clearError("watch");
-        refreshQueueSoon();
+        refreshQueueSoon(); // coalesced: a replay of many events makes one ListQueue
       }
     } catch (err) {
       if (w.abort.signal.aborted) return;
@@ -591,7 +642,7 @@ function startWatching() {
   stopWatching();
   const desk = currentDesk();
   queueDesk = desk;
-  watch = { desk, abort: new AbortController(), lastId: "" };
+  watch = { desk, abort: new AbortController(), lastId: "0" };
   $("watch").textContent = "Stop watching";
   $("watch").setAttribute("aria-pressed", "true");
   deskStatus(`Watching ${desk}`);
@@ -616,11 +667,21 @@ $("desk").addEventListener("change", () => {
 });
 
 // Holding a lease.
-let held = null; // { reference, desk, token, expiresAtMs }
+let held = null; // { reference, desk, token, expiresAtMs, leaseMs, deadline }
 let renewTimer = 0;
+const RENEW_RETRY_MS = 5000;
+
+// The lease length is read once, when the lease arrives; after that only the monotonic
+// clock (performance.now) is used, so a wrong or changing wall clock does not move renewals.
+function setLeaseTiming(h, expiresAtMs) {
+  h.expiresAtMs = expiresAtMs;
+  h.leaseMs = expiresAtMs ? expiresAtMs - Date.now() : 0;
+  h.deadline = performance.now() + h.leaseMs;
+}
 
 function showHeld(lease, incident) {
-  held = { reference: lease.reference, desk: lease.desk, token: lease.token, expiresAtMs: Number(lease.expiresAtMs) };
+  held = { reference: lease.reference, desk: lease.desk, token: lease.token };
+  setLeaseTiming(held, Number(lease.expiresAtMs));
   $("held-reference").textContent = lease.reference;
   $("held-token").textContent = String(lease.token);
   updateExpiry();
@@ -645,27 +706,51 @@ function clearHeld() {
   $("held").hidden = true;
 }
 
-// Keep the lease while it is held: renew at half its remaining time.
-function scheduleRenew() {
+// Keep the lease while it is held: renew at half its length; on failure retry every 5 s
+// while it has time left.
+function scheduleRenew(delay) {
   clearTimeout(renewTimer);
   if (!held || !held.expiresAtMs) return;
-  const wait = Math.max(5000, (held.expiresAtMs - Date.now()) / 2);
-  renewTimer = setTimeout(async () => {
-    if (!held) return;
-    const h = held;
-    try {
-      const res = await dispatch.renewLease({ reference: h.reference, desk: h.desk, token: h.token, leaseSeconds: 0 });
-      if (held === h && res.lease) {
-        h.token = res.lease.token;
-        h.expiresAtMs = Number(res.lease.expiresAtMs);
-        $("held-token").textContent = String(h.token);
-        updateExpiry();
-        scheduleRenew();
-      }
-    } catch (err) {
-      if (held === h) showError("lease", err, `Renewing the lease on ${h.reference} failed`);
+  const h = held;
+  const wait = delay !== undefined ? delay : Math.max(1000, h.leaseMs / 2);
+  renewTimer = setTimeout(() => renewLease(h), wait);
+}
+
+function leaseLost(h, why) {
+  if (held !== h) return;
+  clearHeld();
+  clearError("lease");
+  deskStatus(`Lease on ${h.reference} lost: ${why}. It is no longer held by you.`);
+  ensureQueueShown();
+}
+
+async function renewLease(h) {
+  if (held !== h) return;
+  try {
+    const res = await dispatch.renewLease({ reference: h.reference, desk: h.desk, token: h.token, leaseSeconds: 0 });
+    if (held !== h) return;
+    if (!res.lease) throw new ConnectError("no lease in the answer", Code.Internal);
+    h.token = res.lease.token;
+    setLeaseTiming(h, Number(res.lease.expiresAtMs));
+    $("held-token").textContent = String(h.token);
+    updateExpiry();
+    clearError("lease");
+    scheduleRenew();
+  } catch (err) {
+    if (held !== h) return;
+    const e = ConnectError.from(err);
+    if (e.code === Code.FailedPrecondition || e.code === Code.NotFound) {
+      leaseLost(h, e.rawMessage || codeName(e.code));
+      return;
     }
-  }, wait);
+    const left = h.deadline - performance.now();
+    if (left > 1000) {
+      showError("lease", e, `Renewing the lease on ${h.reference} failed, retrying`);
+      scheduleRenew(Math.min(RENEW_RETRY_MS, left - 1000));
+    } else {
+      leaseLost(h, "it could not be renewed before it ran out");
+    }
+  }
 }
 
 function ensureQueueShown() {
@@ -702,7 +787,11 @@ $("claim-next").addEventListener("click", () =>
   }),
 );
 
+const claiming = new Set(); // references with a Claim call in flight
+
 async function claimOne(reference) {
+  if (claiming.has(reference)) return;
+  claiming.add(reference);
   const desk = queueDesk || currentDesk();
   try {
     const res = await dispatch.claim({ reference, desk, dispatcher: dispatcherName(), leaseSeconds: 0 });
@@ -714,6 +803,9 @@ async function claimOne(reference) {
     ensureQueueShown();
   } catch (err) {
     showError("claim", err, `Claim ${reference} failed`);
+  } finally {
+    claiming.delete(reference);
+    for (const b of document.querySelectorAll(`#queue-body tr[data-reference="${CSS.escape(reference)}"] button`)) b.disabled = false;
   }
 }
 

@@ -6,7 +6,7 @@ import {
   LocationSource,
   OnlineCategorySchema,
 } from "./gen/bluelight/v1/types_pb.js";
-import { client, Code, ConnectError, el, fieldViolations, newContactId } from "./client.js";
+import { client, Code, ConnectError, el, fieldViolations, newContactId, setupClient } from "./client.js";
 
 const $ = (id) => document.getElementById(id);
 
@@ -20,6 +20,9 @@ const FIELD_INPUTS = {
   "contact.caller.name": "name",
   "contact.caller.phone": "phone",
   "contact.category": "category",
+  "contact.location.lat": "use-location",
+  "contact.location.lon": "use-location",
+  "contact.location.accuracy_m": "use-location",
 };
 
 const LABELS = {
@@ -29,8 +32,10 @@ const LABELS = {
   name: "Your name",
   phone: "Phone number",
   category: "What is it about",
+  "use-location": "Your location",
 };
 
+setupClient({ tokenKey: "bluelight.report.token" });
 const intake = client(Intake);
 
 let contactId = newContactId();
@@ -40,6 +45,14 @@ let coords = null; // { lat, lon, accuracy }
 function enumValue(schema, name) {
   const v = schema.values.find((x) => x.name === name);
   return v ? v.number : 0;
+}
+
+// "When did it happen": the chosen value; when not chosen but someone is in danger now, the
+// incident is happening now, so the triage sees the danger.
+function happeningAnswer() {
+  const chosen = enumValue(HappeningSchema, $("when").value);
+  if (chosen !== 0) return chosen;
+  return $("danger-yes").checked ? enumValue(HappeningSchema, "HAPPENING_IN_PROGRESS") : 0;
 }
 
 function buildContact() {
@@ -59,7 +72,7 @@ function buildContact() {
     channel: Channel.ONLINE_FORM,
     narrative: $("what").value,
     category: enumValue(OnlineCategorySchema, $("category").value),
-    answers: { happening: enumValue(HappeningSchema, $("when").value) },
+    answers: { happening: happeningAnswer() },
     location,
     caller: { name: $("name").value.trim(), phone: $("phone").value.trim() },
   };
@@ -150,7 +163,7 @@ function showServerError(err) {
           const id = FIELD_INPUTS[v.field];
           return id
             ? { id, label: LABELS[id], text: v.description || "Check this answer" }
-            : { label: v.field, text: v.description || "Check this answer" };
+            : { label: "Your report", text: v.description || "Check your answers" };
         }),
       );
       return;
@@ -162,17 +175,18 @@ function showServerError(err) {
   let message;
   switch (e.code) {
     case Code.ResourceExhausted:
-    case Code.Unavailable:
-    case Code.DeadlineExceeded:
-      message = "Sorry, the service is busy or unavailable at the moment. Your report has not been sent yet. Try again in a few minutes.";
+      message = "Sorry, the service is busy at the moment. Your report has not been sent yet. Try again in a few minutes.";
       break;
     case Code.Unauthenticated:
     case Code.PermissionDenied:
       message = "Sorry, this form cannot send reports from this page at the moment. Your report has not been sent.";
       break;
+    case Code.Unavailable:
+    case Code.DeadlineExceeded:
     case Code.Canceled:
     case Code.Unknown:
-      message = "Sorry, your report could not be sent. Check your internet connection and try again.";
+      // The report may have been written before the answer was lost.
+      message = "Sorry, we could not confirm your report: it may not have been sent. Check your internet connection and press \u201cSend report\u201d again; this will not make a duplicate report.";
       break;
     default:
       message = "Sorry, something went wrong and your report may not have been sent. Try again; you will not create a duplicate report.";
@@ -190,6 +204,10 @@ $("danger-no").addEventListener("change", updateDanger);
 
 $("use-location").addEventListener("click", () => {
   const status = $("location-status");
+  if (window.isSecureContext === false) {
+    status.textContent = "Location not added: your location can only be shared from a secure (https) page. Enter a postcode or describe the place instead.";
+    return;
+  }
   if (!("geolocation" in navigator)) {
     status.textContent = "Your browser cannot share your location. Enter a postcode or describe the place instead.";
     return;
@@ -206,10 +224,12 @@ $("use-location").addEventListener("click", () => {
     },
     (err) => {
       coords = null;
-      status.textContent =
-        err && err.code === 1
-          ? "Location not added: you did not allow it. Enter a postcode or describe the place instead."
-          : "Location not added: we could not find your location. Enter a postcode or describe the place instead.";
+      const instead = "Enter a postcode or describe the place instead.";
+      let why;
+      if (window.isSecureContext === false) why = "your location can only be shared from a secure (https) page";
+      else if (err && err.code === 1) why = "you did not allow it";
+      else why = "your location could not be found";
+      status.textContent = `Location not added: ${why}. ${instead}`;
     },
     { enableHighAccuracy: true, timeout: 20000, maximumAge: 60000 },
   );

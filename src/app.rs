@@ -165,19 +165,21 @@ impl App {
             .inspect_err(telemetry::redis_error)
     }
 
-    /// Leases the next incident on a desk; `None` when its queue is empty.
+    /// Leases the next incident on a desk, whole or what the desk needs; `None` when its queue
+    /// is empty.
     pub async fn claim_next(
         &self,
         desk: &str,
         dispatcher: &str,
         lease_seconds: u32,
+        whole: bool,
     ) -> Result<Option<(Lease, Incident)>> {
         self.check_desk(desk)?;
         check_dispatcher(dispatcher)?;
         let lease = self.lease_length(lease_seconds)?;
         recorded(
             "claim",
-            self.store.claim_next(desk, dispatcher, lease).await,
+            self.store.claim_next(desk, dispatcher, lease, whole).await,
         )
     }
 
@@ -339,6 +341,7 @@ impl App {
         actor: Actor<'_>,
         dispatcher: &str,
         lease_seconds: u32,
+        whole: bool,
     ) -> Result<Option<(Lease, Incident)>> {
         check_reference(reference)?;
         self.check_desk(desk)?;
@@ -357,6 +360,7 @@ impl App {
                     actor,
                     dispatcher,
                     lease,
+                    whole,
                 )
                 .await,
         )

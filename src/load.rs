@@ -258,6 +258,7 @@ async fn dispatch(plan: &Plan) -> Result<Report, String> {
                                 desk: desks[d % desks.len()].clone(),
                                 dispatcher: format!("load-{w}"),
                                 lease_seconds: 0,
+                                whole_incident: false,
                             })
                             .await;
                         match claimed.map(|r| r.into_inner().lease) {
@@ -282,6 +283,7 @@ async fn dispatch(plan: &Plan) -> Result<Report, String> {
                                 outcome: "load".into(),
                                 dispatcher: format!("load-{w}"),
                                 lease_seconds: 0,
+                                whole_incident: false,
                             })
                             .await
                             .map(|r| r.into_inner().lease)
@@ -301,6 +303,7 @@ async fn dispatch(plan: &Plan) -> Result<Report, String> {
                                     desk,
                                     dispatcher: format!("load-{w}"),
                                     lease_seconds: 0,
+                                    whole_incident: false,
                                 })
                                 .await
                                 .map(|r| r.into_inner().lease),

@@ -103,7 +103,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
         let dispatcher = acting.name("dispatcher", &r.dispatcher)?;
         let claimed = self
             .0
-            .claim_next(&r.desk, &dispatcher, r.lease_seconds)
+            .claim_next(&r.desk, &dispatcher, r.lease_seconds, r.whole_incident)
             .await?;
         Ok(Response::new(match claimed {
             None => p::ClaimNextResponse::default(),
@@ -258,6 +258,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
                 acting.actor(),
                 &dispatcher,
                 r.lease_seconds,
+                r.whole_incident,
             )
             .await?;
         Ok(Response::new(match next {

@@ -652,6 +652,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                             desk: desk.clone(),
                             dispatcher,
                             lease_seconds,
+                            whole_incident: true,
                         })
                         .await
                         .map_err(status_text)?

@@ -410,12 +410,14 @@ impl Store {
         parse_incident(fields)
     }
 
-    /// Leases the first incident of a desk's queue, if any.
+    /// Leases the first incident of a desk's queue, if any: the whole incident, or what the
+    /// desk needs ([`Store::incident`] has the rest).
     pub async fn claim_next(
         &self,
         desk: &str,
         dispatcher: &str,
         lease: Duration,
+        whole: bool,
     ) -> Result<Option<(Lease, Incident)>> {
         let mut c = self.conn.clone();
         let reply: Value = self
@@ -428,13 +430,14 @@ impl Store {
             .arg(lease.as_millis() as u64)
             .arg(self.config.event_cap)
             .arg(self.config.audit_cap)
+            .arg(if whole { "1" } else { "0" })
             .invoke_async(&mut c)
             .await?;
         let parts = array(reply)?;
         if parts.is_empty() {
             return Ok(None);
         }
-        leased(parts, desk, dispatcher).map(Some)
+        leased(parts, desk, dispatcher, whole).map(Some)
     }
 
     /// Leases one specific queued incident; of concurrent claims exactly one wins, the others
@@ -460,7 +463,7 @@ impl Store {
             .arg(self.config.audit_cap)
             .invoke_async(&mut c)
             .await?;
-        leased(array(reply)?, desk, dispatcher)
+        leased(array(reply)?, desk, dispatcher, true)
     }
 
     /// Extends a current lease.
@@ -709,7 +712,8 @@ impl Store {
     }
 
     /// Finishes a desk task held under lease `token`, then leases the next incident on the same
-    /// desk to `dispatcher`, atomically; `None` when the queue is empty.
+    /// desk to `dispatcher`, atomically, with the whole incident or what the desk needs; `None`
+    /// when the queue is empty.
     #[allow(clippy::too_many_arguments)]
     pub async fn complete_and_claim_next(
         &self,
@@ -720,6 +724,7 @@ impl Store {
         actor: Actor<'_>,
         dispatcher: &str,
         lease: Duration,
+        whole: bool,
     ) -> Result<Option<(Lease, Incident)>> {
         let mut c = self.conn.clone();
         let reply: Value = self
@@ -739,13 +744,14 @@ impl Store {
             .arg(actor.must_hold())
             .arg(dispatcher)
             .arg(lease.as_millis() as u64)
+            .arg(if whole { "1" } else { "0" })
             .invoke_async(&mut c)
             .await?;
         let parts = array(reply)?;
         if parts.is_empty() {
             return Ok(None);
         }
-        leased(parts, desk, dispatcher).map(Some)
+        leased(parts, desk, dispatcher, whole).map(Some)
     }
 
     /// Gives a desk task held under lease `token` back to its queue, at its original place.
@@ -975,11 +981,27 @@ fn new_incident(
 }
 
 /// A lease script's reply: {token, expires ms, HGETALL of the incident}.
-fn leased(parts: Vec<Value>, desk: &str, dispatcher: &str) -> Result<(Lease, Incident)> {
+fn leased(
+    parts: Vec<Value>,
+    desk: &str,
+    dispatcher: &str,
+    whole: bool,
+) -> Result<(Lease, Incident)> {
     let mut parts = parts.into_iter();
     let token = int(parts.next())? as u64;
     let expires_at_ms = int(parts.next())?;
-    let incident = parse_incident(hash(parts.next())?)?;
+    let incident = if whole {
+        parse_incident(hash(parts.next())?)?
+    } else {
+        let task = DeskTask {
+            desk: desk.to_owned(),
+            state: IncidentState::Claimed,
+            dispatcher: dispatcher.to_owned(),
+            lease_expires_at_ms: expires_at_ms,
+            outcome: String::new(),
+        };
+        for_the_desk(parts.next(), task)?
+    };
     let lease = Lease {
         reference: incident.reference.clone(),
         desk: desk.to_owned(),
@@ -988,6 +1010,75 @@ fn leased(parts: Vec<Value>, desk: &str, dispatcher: &str) -> Result<(Lease, Inc
         expires_at_ms,
     };
     Ok((lease, incident))
+}
+
+/// The stored decision without the reasons and route: what a desk taking an incident needs,
+/// read without allocating what it does not.
+#[derive(serde::Deserialize)]
+struct DeskView {
+    triage: TriageHead,
+    channel: crate::domain::Channel,
+    location: crate::domain::Location,
+    caller: crate::domain::Caller,
+}
+
+#[derive(serde::Deserialize)]
+struct TriageHead {
+    agency: Agency,
+    lead_agency: Agency,
+    grade: Grade,
+    incident_type: std::sync::Arc<str>,
+    incident_type_name: std::sync::Arc<str>,
+    qualifiers: Vec<std::sync::Arc<str>>,
+    referral: Option<crate::domain::Referral>,
+    confidence: f32,
+    #[serde(default)]
+    needs_confirmation: bool,
+}
+
+/// An incident from the fields `lease_task` reads for a desk (ref, grade, decision, created,
+/// updated), with the desk's own `task`.
+fn for_the_desk(v: Option<Value>, task: DeskTask) -> Result<Incident> {
+    let f: Vec<Option<String>> =
+        redis::from_redis_value(v.ok_or_else(|| unexpected("missing incident fields"))?)?;
+    let get = |i: usize, k: &str| {
+        f.get(i)
+            .and_then(Option::as_deref)
+            .ok_or_else(|| unexpected(&format!("incident without {k}")))
+    };
+    let view: DeskView = serde_json::from_str(get(2, "decision")?)
+        .map_err(|e| Error::Internal(format!("stored decision: {e}")))?;
+    let t = view.triage;
+    Ok(Incident {
+        reference: get(0, "ref")?.to_owned(),
+        triage: crate::domain::Triage {
+            agency: t.agency,
+            lead_agency: t.lead_agency,
+            // The grade in force, as in parse_incident.
+            grade: get(1, "grade")
+                .ok()
+                .and_then(|g| g.parse().ok())
+                .and_then(Grade::from_number)
+                .unwrap_or(t.grade),
+            incident_type: t.incident_type,
+            incident_type_name: t.incident_type_name,
+            qualifiers: t.qualifiers,
+            referral: t.referral,
+            confidence: t.confidence,
+            reasons: Vec::new(),
+            needs_confirmation: t.needs_confirmation,
+            next_question: None,
+        },
+        route: Default::default(),
+        channel: view.channel,
+        location: view.location,
+        caller: view.caller,
+        contact_ids: Vec::new(),
+        submitted_by: Vec::new(),
+        tasks: vec![task],
+        created_at_ms: get(3, "created")?.parse().unwrap_or(0),
+        updated_at_ms: get(4, "updated")?.parse().unwrap_or(0),
+    })
 }
 
 fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {

@@ -347,6 +347,7 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
                 desk: desk.into(),
                 dispatcher: who.into(),
                 lease_seconds: 0,
+                whole_incident: false,
             },
             token,
         )

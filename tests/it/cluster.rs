@@ -90,6 +90,7 @@ async fn two_centres_work_side_by_side_on_one_cluster_in_slots_of_their_own() {
                 desk: desk.clone(),
                 dispatcher: format!("{centre}-dispatcher"),
                 lease_seconds: 0,
+                whole_incident: false,
             })
             .await
             .unwrap()
@@ -114,6 +115,7 @@ async fn two_centres_work_side_by_side_on_one_cluster_in_slots_of_their_own() {
                 outcome: "crew attended".into(),
                 dispatcher: format!("{centre}-dispatcher"),
                 lease_seconds: 0,
+                whole_incident: false,
             })
             .await
             .unwrap()

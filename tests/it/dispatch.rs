@@ -207,6 +207,7 @@ async fn an_expired_lease_is_requeued_by_the_reaper() {
             desk: "police-west".into(),
             dispatcher: "pw-1".into(),
             lease_seconds: 1,
+            whole_incident: false,
         })
         .await
         .unwrap()
@@ -235,6 +236,7 @@ async fn an_unknown_desk_is_not_found_and_a_missing_dispatcher_is_invalid() {
             desk: "police-mars".into(),
             dispatcher: "x".into(),
             lease_seconds: 0,
+            whole_incident: false,
         })
         .await
         .expect_err("unknown desk");
@@ -245,6 +247,7 @@ async fn an_unknown_desk_is_not_found_and_a_missing_dispatcher_is_invalid() {
             desk: "police-west".into(),
             dispatcher: "".into(),
             lease_seconds: 0,
+            whole_incident: false,
         })
         .await
         .expect_err("no dispatcher");
@@ -271,6 +274,7 @@ async fn complete_and_claim_next_finishes_one_and_leases_the_next_in_one_step() 
         outcome: "advice given".into(),
         dispatcher: "pw-1".into(),
         lease_seconds: 0,
+        whole_incident: false,
     };
     // A stale token completes nothing and claims nothing.
     let stale = t
@@ -316,4 +320,97 @@ async fn complete_and_claim_next_finishes_one_and_leases_the_next_in_one_step() 
         .into_inner();
     assert!(last.lease.is_none() && last.incident.is_none());
     assert_eq!(t.queue("police-west").await.depth, 0);
+}
+
+#[tokio::test]
+async fn a_claim_returns_what_the_desk_needs_unless_the_whole_incident_is_asked_for() {
+    let mut t = TestApp::spawn().await;
+    // A JOINT incident: a task on a police desk and on fire control.
+    let made = t
+        .submit(call(
+            "light-1",
+            "car crashed into a tree on the A12 and it's on fire, the driver can't get out",
+        ))
+        .await
+        .unwrap();
+    let reference = reference(&made);
+    let whole = t.incident(&reference).await;
+    assert!(whole.tasks.len() >= 2, "{:?}", whole.tasks);
+    t.dispatch
+        .regrade(p::RegradeRequest {
+            reference: reference.clone(),
+            grade: p::Grade::Grade2Priority as i32,
+            reason: "caller says everyone is out".into(),
+            by: "sup-1".into(),
+        })
+        .await
+        .unwrap();
+
+    let claimed = t.claim("fire-control", "fc-1").await;
+    let lease = claimed.lease.expect("a lease");
+    let light = claimed.incident.expect("an incident");
+    let triage = light.triage.expect("triage");
+    let whole_triage = whole.triage.clone().expect("triage");
+    // What the desk needs to act: who, how urgent (the grade in force), what, where, who called.
+    assert_eq!(light.reference, reference);
+    assert_eq!(
+        triage.grade,
+        p::Grade::Grade2Priority as i32,
+        "the regrade holds"
+    );
+    assert_eq!(triage.agency, whole_triage.agency);
+    assert_eq!(triage.incident_type, whole_triage.incident_type);
+    assert_eq!(triage.incident_type_name, whole_triage.incident_type_name);
+    assert_eq!(light.location, whole.location);
+    assert_eq!(light.caller, whole.caller);
+    assert_eq!(light.channel, whole.channel);
+    assert_eq!(light.created_at_ms, whole.created_at_ms);
+    // Its own task, as just leased, and nothing else.
+    assert_eq!(light.tasks.len(), 1);
+    let task = &light.tasks[0];
+    assert_eq!(task.desk, "fire-control");
+    assert_eq!(task.state, p::IncidentState::Claimed as i32);
+    assert_eq!(task.dispatcher, "fc-1");
+    assert_eq!(task.lease_expires_at_ms, lease.expires_at_ms);
+    assert!(triage.reasons.is_empty() && light.contact_ids.is_empty());
+    assert!(
+        light
+            .route
+            .is_none_or(|r| r.desks.is_empty() && r.reasons.is_empty())
+    );
+
+    // Asked for, the whole incident: reasons, route, contacts, every desk's task.
+    let next = t
+        .dispatch
+        .complete_and_claim_next(p::CompleteAndClaimNextRequest {
+            reference: reference.clone(),
+            desk: "fire-control".into(),
+            token: lease.token,
+            outcome: "2 pumps".into(),
+            dispatcher: "fc-1".into(),
+            lease_seconds: 0,
+            whole_incident: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(next.lease.is_none(), "nothing else was queued");
+    t.submit(call("light-2", "my kitchen is on fire"))
+        .await
+        .unwrap();
+    let r = t
+        .dispatch
+        .claim_next(p::ClaimNextRequest {
+            desk: "fire-control".into(),
+            dispatcher: "fc-1".into(),
+            lease_seconds: 0,
+            whole_incident: true,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let full = r.incident.expect("an incident");
+    assert!(!full.triage.expect("triage").reasons.is_empty());
+    assert!(full.route.is_some_and(|r| !r.desks.is_empty()));
+    assert_eq!(full.contact_ids, vec!["light-2".to_string()]);
 }

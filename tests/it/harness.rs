@@ -131,6 +131,7 @@ impl TestApp {
                 desk: desk.into(),
                 dispatcher: who.into(),
                 lease_seconds: 0,
+                whole_incident: false,
             })
             .await
             .expect("claim")

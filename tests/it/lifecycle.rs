@@ -302,6 +302,7 @@ async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
                 desk: "police-west".into(),
                 dispatcher: format!("pw-{round}"),
                 lease_seconds: 1,
+                whole_incident: false,
             })
             .await
             .unwrap()

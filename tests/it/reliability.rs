@@ -118,6 +118,7 @@ async fn eight_dispatchers_claiming_at_once_never_share_an_incident_and_get_them
                             desk: "police-west".into(),
                             dispatcher: format!("pw-{w}"),
                             lease_seconds: 0,
+                            whole_incident: false,
                         })
                         .await
                         .unwrap()
@@ -195,6 +196,7 @@ async fn after_the_service_is_killed_holding_leases_they_expire_back_to_the_queu
                 desk: "police-west".into(),
                 dispatcher: "pw-1".into(),
                 lease_seconds: 1,
+                whole_incident: false,
             })
             .await
             .unwrap();

@@ -8,4 +8,4 @@ if f[1] ~= 'queued' or redis.call('ZREM', KEYS[1], ref) == 0 then
   return fail('BL_CONFLICT', 'incident ' .. ref .. ' at ' .. desk .. ' is ' .. f[1] ..
     (f[3] and (' by ' .. f[3]) or '') .. ', not queued')
 end
-return lease_task(P, ref, desk, ARGV[4], ARGV[5], now_ms(), ARGV[6], ARGV[7], 'claim')
+return lease_task(P, ref, desk, ARGV[4], ARGV[5], now_ms(), ARGV[6], ARGV[7], 'claim', '1')

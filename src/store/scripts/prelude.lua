@@ -136,8 +136,10 @@ local function complete_task(P, leases, ref, desk, token, outcome, retention, ev
   return inc, nil
 end
 
--- Leases a queued desk task (already taken out of the queue) to a dispatcher.
-local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how)
+-- Leases a queued desk task (already taken out of the queue) to a dispatcher. Returns {token,
+-- expires ms, HGETALL of the incident} when `whole` is '1', else {token, expires ms, HMGET of
+-- the fields a desk needs: ref, grade, decision, created, updated}.
+local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how, whole)
   local inc = P .. 'inc:' .. ref
   local token = redis.call('INCR', P .. 'fence')
   local exp = now + tonumber(lease_ms)
@@ -148,7 +150,8 @@ local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how)
     't:' .. desk .. ':by', who, 't:' .. desk .. ':exp', exp, 'updated', now)
   event(P, desk, evcap, 'claimed', ref, 'by', who)
   audit(P, aucap, 'claimed', ref, who, how, 'desk', desk, 'token', token)
-  return {token, exp, redis.call('HGETALL', inc)}
+  if whole == '1' then return {token, exp, redis.call('HGETALL', inc)} end
+  return {token, exp, redis.call('HMGET', inc, 'ref', 'grade', 'decision', 'created', 'updated')}
 end
 
 -- Moves a desk task to another desk's queue, keeping its place in the order (its score), with a

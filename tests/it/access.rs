@@ -16,18 +16,18 @@ use tonic_types::StatusExt;
 
 use crate::tls::{Ca, Served, eventually, serve, server_files};
 
-const ISSUER: &str = "https://idp.essex.test";
-const AUDIENCE: &str = "bluelight";
+pub(crate) const ISSUER: &str = "https://idp.essex.test";
+pub(crate) const AUDIENCE: &str = "bluelight";
 
 /// The centre's identity provider: a P-256 key, its JWKS, and tokens it signs.
-struct Idp(KeyPair);
+pub(crate) struct Idp(KeyPair);
 
 impl Idp {
-    fn new() -> Idp {
+    pub(crate) fn new() -> Idp {
         Idp(KeyPair::generate().unwrap())
     }
 
-    fn jwks(&self) -> String {
+    pub(crate) fn jwks(&self) -> String {
         // The uncompressed point: 0x04, then x and y.
         let raw = self.0.public_key_raw();
         let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
@@ -39,7 +39,7 @@ impl Idp {
     }
 
     /// A token for `sub` with `roles`, valid for ten minutes, with `extra` claims over these.
-    fn token(&self, sub: &str, roles: &[&str], extra: serde_json::Value) -> String {
+    pub(crate) fn token(&self, sub: &str, roles: &[&str], extra: serde_json::Value) -> String {
         let mut claims = json!({
             "iss": ISSUER, "aud": AUDIENCE, "sub": sub, "roles": roles,
             "iat": now(), "exp": now() + 600,

@@ -188,7 +188,12 @@ async fn the_report_form_sends_one_incident_and_shows_its_reference() {
     b.type_in("postcode", "CM1 1AA").await;
     b.select("category", "ONLINE_CATEGORY_CRIME").await;
     b.select("when", "HAPPENING_PAST").await;
+    // In danger now: the page says to call 999 at once.
+    b.click("#danger-yes").await;
+    let banner = b.wait_text("#call-999", |t| t.contains("999")).await;
+    assert!(banner.contains("Call 999"), "{banner}");
     b.click("#danger-no").await;
+    b.wait_text("#call-999", str::is_empty).await;
     b.type_in("name", "Sam Jones").await;
     b.type_in("phone", "07700 900123").await;
     b.screenshot("report.png").await;
@@ -481,6 +486,28 @@ async fn the_desk_view_shows_a_contact_submitted_elsewhere_and_works_it() {
         .expect("the desk's task");
     assert_eq!(task.state, p::IncidentState::Completed as i32);
     assert_eq!(task.outcome, "two officers sent");
+
+    // Another, claimed and given back: it is queued again.
+    let r = app
+        .submit(call(
+            "desk-2",
+            "someone has smashed the bus shelter glass on the high street",
+        ))
+        .await
+        .expect("submit");
+    let second = super::harness::reference(&r);
+    let row = format!("#queue tr[data-reference=\"{second}\"]");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while b.client.find(Locator::Css(&row)).await.is_err() {
+        assert!(Instant::now() < deadline, "{second} never appeared");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    b.click("#claim-next").await;
+    b.wait_text("#held-reference", |t| t == second).await;
+    b.click("#release").await;
+    b.wait_text("#desk-status", |t| t.contains("Released"))
+        .await;
+    assert_eq!(app.queue("police-west").await.depth, 1, "back in the queue");
     b.close().await;
 }
 
@@ -620,4 +647,73 @@ async fn the_binary_serves_the_pages_grpc_web_and_cors_for_the_named_origins_onl
     let trailers = String::from_utf8_lossy(&body[5 + n + 5..]).to_lowercase();
     assert_eq!(body[5 + n], 0x80, "then the trailers frame");
     assert!(trailers.contains("grpc-status:0"), "{trailers}");
+}
+
+#[tokio::test]
+async fn with_identities_a_browser_call_without_a_token_is_refused_in_grpc_web_terms() {
+    use super::access::{AUDIENCE, ISSUER, Idp};
+    use prost::Message;
+    let app = TestApp::spawn().await;
+    let idp = Idp::new();
+    let dir = tempfile::tempdir().expect("dir");
+    let jwks = dir.path().join("jwks.json");
+    std::fs::write(&jwks, idp.jwks()).expect("jwks");
+    let port = free_port();
+    let _served = super::harness::Procs(vec![
+        std::process::Command::new(env!("CARGO_BIN_EXE_bluelight"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--metrics-listen", "127.0.0.1:0"])
+            .args(["--redis-url", &app.redis.url()])
+            .args(["--jwks", jwks.to_str().expect("path")])
+            .args(["--jwt-issuer", ISSUER, "--jwt-audience", AUDIENCE])
+            .env("RUST_LOG", "warn")
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("bluelight serve"),
+    ]);
+    super::harness::connect(port).await;
+    // The pages are served to anyone; every call is decided by role.
+    let page = http::Request::get("/console")
+        .body(http_body_util::Full::default())
+        .unwrap();
+    assert_eq!(http1(port, page).await.0, 200);
+
+    let request = p::PreviewTriageRequest {
+        contact: Some(call("tok-1", "my kitchen is on fire")),
+    }
+    .encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&request);
+    let own = format!("127.0.0.1:{port}");
+    let post = |token: Option<&str>| {
+        let mut r = http::Request::post("/bluelight.v1.Intake/PreviewTriage")
+            .header("content-type", "application/grpc-web+proto")
+            .header("x-grpc-web", "1")
+            .header("origin", format!("http://{own}"));
+        if let Some(t) = token {
+            r = r.header("authorization", format!("Bearer {t}"));
+        }
+        r.body(http_body_util::Full::new(bytes::Bytes::from(
+            framed.clone(),
+        )))
+        .unwrap()
+    };
+    let (status, headers, _) = http1(port, post(None)).await;
+    assert_eq!(status, 200, "gRPC-Web carries the refusal in its status");
+    assert_eq!(headers["content-type"], "application/grpc-web+proto");
+    assert_eq!(headers["grpc-status"], "16", "UNAUTHENTICATED: {headers:?}");
+    let portal = idp.token("portal-1", &["portal"], json!({}));
+    let (_, headers, _) = http1(port, post(Some(&portal))).await;
+    assert_eq!(
+        headers["grpc-status"], "7",
+        "PERMISSION_DENIED for a portal: {headers:?}"
+    );
+    let handler = idp.token("handler-1", &["handler"], json!({}));
+    let (_, headers, body) = http1(port, post(Some(&handler))).await;
+    assert_eq!(body[0], 0, "an answer: {headers:?}");
+    assert!(
+        String::from_utf8_lossy(&body).contains("grpc-status:0"),
+        "{headers:?}"
+    );
 }

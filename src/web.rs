@@ -15,7 +15,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use tonic::body::Body;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use crate::access::Access;
+use crate::access::{Access, BoxFuture};
 use crate::error::{Error, Result};
 
 /// A file the pages need, embedded at build time.
@@ -137,8 +137,6 @@ pub struct Web<S> {
     inner: S,
     layer: WebLayer,
 }
-
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S, B> tower::Service<http::Request<B>> for Web<S>
 where

@@ -344,7 +344,7 @@ pub struct Guarded<S> {
     inner: S,
 }
 
-type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+pub(crate) type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
 
 impl<S> tower::Service<http::Request<Body>> for Guarded<S>
 where

@@ -1012,6 +1012,15 @@ fn leased(
     Ok((lease, incident))
 }
 
+/// The grade in force: the incident's `grade` field, which regrades and more urgent repeat calls
+/// change after triage, else the grade triage `decided`.
+fn grade_in_force(stored: Option<&str>, decided: Grade) -> Grade {
+    stored
+        .and_then(|g| g.parse().ok())
+        .and_then(Grade::from_number)
+        .unwrap_or(decided)
+}
+
 /// The stored decision without the reasons and route: what a desk taking an incident needs,
 /// read without allocating what it does not.
 #[derive(serde::Deserialize)]
@@ -1054,12 +1063,7 @@ fn for_the_desk(v: Option<Value>, task: DeskTask) -> Result<Incident> {
         triage: crate::domain::Triage {
             agency: t.agency,
             lead_agency: t.lead_agency,
-            // The grade in force, as in parse_incident.
-            grade: get(1, "grade")
-                .ok()
-                .and_then(|g| g.parse().ok())
-                .and_then(Grade::from_number)
-                .unwrap_or(t.grade),
+            grade: grade_in_force(get(1, "grade").ok(), t.grade),
             incident_type: t.incident_type,
             incident_type_name: t.incident_type_name,
             qualifiers: t.qualifiers,
@@ -1108,14 +1112,7 @@ fn parse_incident(f: HashMap<String, String>) -> Result<Incident> {
         })
         .collect();
     let mut triage = decision.triage;
-    // The grade in force: regrades and more urgent repeat calls change it after triage.
-    if let Some(g) = f
-        .get("grade")
-        .and_then(|g| g.parse().ok())
-        .and_then(Grade::from_number)
-    {
-        triage.grade = g;
-    }
+    triage.grade = grade_in_force(f.get("grade").map(String::as_str), triage.grade);
     Ok(Incident {
         reference: get("ref")?.clone(),
         triage,

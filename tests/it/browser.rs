@@ -155,6 +155,15 @@ impl Browser {
         }
     }
 
+    /// Waits (at most 10 s) until an element matches `css`; `what` says what never happened.
+    async fn wait_for(&self, css: &str, what: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.client.find(Locator::Css(css)).await.is_err() {
+            assert!(Instant::now() < deadline, "{what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     async fn screenshot(&self, name: &str) {
         if let Ok(dir) = std::env::var("BLUELIGHT_SCREENSHOTS") {
             self.client
@@ -406,11 +415,7 @@ async fn the_console_decides_as_the_handler_types_and_asks_the_next_question() {
         "#answers button[data-field=\"{}\"][aria-pressed=\"true\"]",
         question.field
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while b.client.find(Locator::Css(&pressed)).await.is_err() {
-        assert!(Instant::now() < deadline, "the answer was not recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    b.wait_for(&pressed, "the answer was not recorded").await;
     b.wait_text("#reasons", |t| t != before).await;
     // What the console shows is the service's decision with that answer (its first value).
     let mut answered = call("q", &narrative);
@@ -461,14 +466,8 @@ async fn the_desk_view_shows_a_contact_submitted_elsewhere_and_works_it() {
         .expect("submit");
     let reference = reference(&r);
     let row = format!("#queue tr[data-reference=\"{reference}\"]");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while b.client.find(Locator::Css(&row)).await.is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "{reference} never appeared on the desk"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    b.wait_for(&row, &format!("{reference} never appeared on the desk"))
+        .await;
     b.screenshot("desk.png").await;
 
     b.click("#claim-next").await;
@@ -497,11 +496,7 @@ async fn the_desk_view_shows_a_contact_submitted_elsewhere_and_works_it() {
         .expect("submit");
     let second = super::harness::reference(&r);
     let row = format!("#queue tr[data-reference=\"{second}\"]");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while b.client.find(Locator::Css(&row)).await.is_err() {
-        assert!(Instant::now() < deadline, "{second} never appeared");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    b.wait_for(&row, &format!("{second} never appeared")).await;
     b.click("#claim-next").await;
     b.wait_text("#held-reference", |t| t == second).await;
     b.click("#release").await;
@@ -509,6 +504,15 @@ async fn the_desk_view_shows_a_contact_submitted_elsewhere_and_works_it() {
         .await;
     assert_eq!(app.queue("police-west").await.depth, 1, "back in the queue");
     b.close().await;
+}
+
+/// A gRPC-Web request body: one uncompressed, length-prefixed message.
+fn grpc_web_frame(message: &impl prost::Message) -> bytes::Bytes {
+    let m = message.encode_to_vec();
+    let mut framed = vec![0u8];
+    framed.extend_from_slice(&(m.len() as u32).to_be_bytes());
+    framed.extend_from_slice(&m);
+    framed.into()
 }
 
 /// One HTTP/1.1 exchange (what a browser does without TLS): status, headers, body.
@@ -601,22 +605,16 @@ async fn the_binary_serves_the_pages_grpc_web_and_cors_for_the_named_origins_onl
     assert!(!headers.contains_key("access-control-allow-origin"));
 
     // gRPC-Web over HTTP/1.1: a length-prefixed message in, the answer and trailers out.
-    let request = p::PreviewTriageRequest {
+    let framed = grpc_web_frame(&p::PreviewTriageRequest {
         contact: Some(call("web-1", "my kitchen is on fire and I can't get out")),
-    }
-    .encode_to_vec();
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&request);
+    });
     let post = |origin: &str, host: &str| {
         http::Request::post("/bluelight.v1.Intake/PreviewTriage")
             .header("content-type", "application/grpc-web+proto")
             .header("x-grpc-web", "1")
             .header("origin", origin)
             .header("host", host)
-            .body(http_body_util::Full::new(bytes::Bytes::from(
-                framed.clone(),
-            )))
+            .body(http_body_util::Full::new(framed.clone()))
             .unwrap()
     };
     // A page whose name a resolver points at this open service (DNS rebinding) is refused.
@@ -652,7 +650,6 @@ async fn the_binary_serves_the_pages_grpc_web_and_cors_for_the_named_origins_onl
 #[tokio::test]
 async fn with_identities_a_browser_call_without_a_token_is_refused_in_grpc_web_terms() {
     use super::access::{AUDIENCE, ISSUER, Idp};
-    use prost::Message;
     let app = TestApp::spawn().await;
     let idp = Idp::new();
     let dir = tempfile::tempdir().expect("dir");
@@ -678,13 +675,9 @@ async fn with_identities_a_browser_call_without_a_token_is_refused_in_grpc_web_t
         .unwrap();
     assert_eq!(http1(port, page).await.0, 200);
 
-    let request = p::PreviewTriageRequest {
+    let framed = grpc_web_frame(&p::PreviewTriageRequest {
         contact: Some(call("tok-1", "my kitchen is on fire")),
-    }
-    .encode_to_vec();
-    let mut framed = vec![0u8];
-    framed.extend_from_slice(&(request.len() as u32).to_be_bytes());
-    framed.extend_from_slice(&request);
+    });
     let own = format!("127.0.0.1:{port}");
     let post = |token: Option<&str>| {
         let mut r = http::Request::post("/bluelight.v1.Intake/PreviewTriage")
@@ -694,10 +687,7 @@ async fn with_identities_a_browser_call_without_a_token_is_refused_in_grpc_web_t
         if let Some(t) = token {
             r = r.header("authorization", format!("Bearer {t}"));
         }
-        r.body(http_body_util::Full::new(bytes::Bytes::from(
-            framed.clone(),
-        )))
-        .unwrap()
+        r.body(http_body_util::Full::new(framed.clone())).unwrap()
     };
     let (status, headers, _) = http1(port, post(None)).await;
     assert_eq!(status, 200, "gRPC-Web carries the refusal in its status");

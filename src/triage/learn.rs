@@ -7,7 +7,8 @@
 use super::Engine;
 use super::eval::{Gold, Labelled};
 use super::model::{
-    Example, Features, GRADES, Knobs, Model, Opinion, RulesView, TrainOptions, choose, fnv1a,
+    Example, Features, GRADES, Knobs, MAX_TYPES, Model, Opinion, RulesView, TrainOptions, choose,
+    fnv1a,
 };
 use crate::domain::Agency;
 
@@ -72,6 +73,12 @@ pub fn train(
     }
     if examples.is_empty() || development.is_empty() {
         return Err("the corpus needs contacts in both its training and development parts".into());
+    }
+    if types.len() > MAX_TYPES {
+        return Err(format!(
+            "the rules have {} types; a model learns at most {MAX_TYPES}",
+            types.len()
+        ));
     }
     let mut model = Model::train(types, &examples, opts, engine.rules_hash.clone());
     let agency_of = engine.agencies_of(&model.header.types);

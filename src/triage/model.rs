@@ -701,24 +701,28 @@ impl Model {
                     i32::from(self.rows[b as usize * self.stride + column]);
             }
         }
-        // The heaviest word left (the first of equals), `n` times: cheaper than sorting them
-        // all for the few that are named.
-        let mut out: Vec<&str> = Vec::with_capacity(n);
-        while out.len() < n {
-            let (i, &weight) = by_word
-                .iter()
-                .enumerate()
-                .fold((0, &0), |best, w| if w.1 > best.1 { w } else { best });
-            if weight <= 0 {
-                break;
-            }
-            by_word[i] = 0;
-            let word = f.word(i as u16);
-            if !out.contains(&word) {
-                out.push(word);
-            }
+        // The heaviest distinct words in one pass: `top` holds at most `n`, heaviest first,
+        // each at its heaviest position (the first of equals), cheaper than sorting them all.
+        let mut top: Vec<(i32, &str)> = Vec::with_capacity(n + 1);
+        if n == 0 {
+            return Vec::new();
         }
-        out
+        for (i, &weight) in by_word.iter().enumerate() {
+            if weight <= 0 || (top.len() == n && weight <= top[n - 1].0) {
+                continue;
+            }
+            let word = f.word(i as u16);
+            if let Some(at) = top.iter().position(|&(_, w)| w == word) {
+                if weight <= top[at].0 {
+                    continue;
+                }
+                top.remove(at);
+            }
+            let at = top.partition_point(|&(w, _)| w >= weight);
+            top.insert(at, (weight, word));
+            top.truncate(n);
+        }
+        top.into_iter().map(|(_, word)| word).collect()
     }
 
     /// The model file's bytes.
@@ -765,6 +769,11 @@ impl Model {
         }
         let buckets = 1usize << header.bits;
         let (types, grades) = (header.types.len(), GRADES);
+        if types > MAX_TYPES {
+            return Err(format!(
+                "the model has {types} types; at most {MAX_TYPES} are accepted"
+            ));
+        }
         if header.type_bias.len() != types
             || header.grade_bias.len() != grades
             || header.type_grades.len() != types
@@ -785,30 +794,53 @@ impl Model {
     }
 }
 
+/// The most vector steps a row may take: rows of at most 128 weights.
+const MAX_STEPS: usize = 8;
+
+/// The most incident types a model can learn: a row holds every type's weight and the grades'.
+pub const MAX_TYPES: usize = MAX_STEPS * LANES - GRADES;
+
 /// The sum of the rows of the features' buckets, each row `stride` long, a multiple of
-/// [`LANES`]: sixteen 16-bit sums a vector step; a block of at most 128 rows of signed bytes
-/// (|w| <= 127) cannot overflow them before it is added to the 32-bit sums. Kept out of line:
-/// inlined into its caller, the compiler added the rows a byte at a time (3-4 times slower).
-#[inline(never)]
+/// [`LANES`] and at most [`MAX_STEPS`] of them. The row's width is made a constant, so that its
+/// sums stay in vector registers across the rows.
 fn sum_rows(rows: &[i8], stride: usize, buckets: &[u32]) -> Vec<i32> {
+    match stride / LANES {
+        1 => sum_rows_of::<1>(rows, buckets),
+        2 => sum_rows_of::<2>(rows, buckets),
+        3 => sum_rows_of::<3>(rows, buckets),
+        4 => sum_rows_of::<4>(rows, buckets),
+        5 => sum_rows_of::<5>(rows, buckets),
+        6 => sum_rows_of::<6>(rows, buckets),
+        7 => sum_rows_of::<7>(rows, buckets),
+        8 => sum_rows_of::<8>(rows, buckets),
+        steps => unreachable!("a row of {steps} vector steps; from_bytes allows 1 to {MAX_STEPS}"),
+    }
+}
+
+/// [`sum_rows`] for rows of `N` vector steps: sixteen 16-bit sums a step; a block of at most
+/// 128 rows of signed bytes (|w| <= 127) cannot overflow them before it is added to the 32-bit
+/// sums. Kept out of line: inlined into its caller, the compiler added the rows a byte at a
+/// time (3-4 times slower).
+#[inline(never)]
+fn sum_rows_of<const N: usize>(rows: &[i8], buckets: &[u32]) -> Vec<i32> {
     let (rows, rest) = rows.as_chunks::<LANES>();
-    debug_assert!(rest.is_empty() && stride.is_multiple_of(LANES));
-    let steps = stride / LANES;
-    let mut acc = vec![0i32; stride];
-    let mut block_sum = vec![[0i16; LANES]; steps];
+    debug_assert!(rest.is_empty());
+    let (rows, rest) = rows.as_chunks::<N>();
+    debug_assert!(rest.is_empty());
+    let mut acc = [[0i32; LANES]; N];
     for block in buckets.chunks(128) {
-        block_sum.fill([0; LANES]);
+        let mut sum = [[0i16; LANES]; N];
         for &b in block {
-            let row = &rows[b as usize * steps..][..steps];
-            for (a, r) in block_sum.iter_mut().zip(row) {
-                *a = std::array::from_fn(|i| a[i].wrapping_add(i16::from(r[i])));
+            let row = &rows[b as usize];
+            for (s, r) in sum.iter_mut().zip(row) {
+                *s = std::array::from_fn(|i| s[i].wrapping_add(i16::from(r[i])));
             }
         }
-        acc.iter_mut()
-            .zip(block_sum.as_flattened())
-            .for_each(|(a, &s)| *a += i32::from(s));
+        for (a, s) in acc.iter_mut().zip(&sum) {
+            *a = std::array::from_fn(|i| a[i] + i32::from(s[i]));
+        }
     }
-    acc
+    acc.as_flattened().to_vec()
 }
 
 #[cfg(test)]

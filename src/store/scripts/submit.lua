@@ -67,13 +67,19 @@ local inc = P .. 'inc:' .. ref
 local seq = redis.call('INCR', KEYS[2])
 local score = score_of(ARGV[5], seq)
 local deadline = fmt_int(now + target_ms(ARGV[10], ARGV[5]))
-redis.call('HSET', inc, 'ref', ref, 'created', now, 'updated', now, 'grade', ARGV[5],
-  'agency', ARGV[6], 'type', ARGV[7], 'seq', seq, 'desks', ARGV[9], 'contacts', ARGV[8],
-  'decision', ARGV[4])
-if ARGV[20] ~= '' then redis.call('HSET', inc, 'src:' .. ARGV[20], 1) end
+-- The incident and its desk tasks in one write.
+local fields = {'ref', ref, 'created', now, 'updated', now, 'grade', ARGV[5], 'agency', ARGV[6],
+  'type', ARGV[7], 'seq', seq, 'desks', ARGV[9], 'contacts', ARGV[8], 'decision', ARGV[4]}
+if ARGV[20] ~= '' then table.insert(fields, 'src:' .. ARGV[20]) table.insert(fields, 1) end
 for desk in string.gmatch(ARGV[9], '[^,]+') do
-  redis.call('HSET', inc, 't:' .. desk .. ':state', 'queued', 't:' .. desk .. ':score', score,
-    't:' .. desk .. ':queued', now, 't:' .. desk .. ':deadline', deadline)
+  local t = 't:' .. desk .. ':'
+  for _, f in ipairs({t .. 'state', 'queued', t .. 'score', score, t .. 'queued', now,
+    t .. 'deadline', deadline}) do
+    table.insert(fields, f)
+  end
+end
+redis.call('HSET', inc, unpack(fields))
+for desk in string.gmatch(ARGV[9], '[^,]+') do
   redis.call('ZADD', P .. 'q:' .. desk, score, ref)
   redis.call('ZADD', P .. 'qt:' .. desk, now, ref)
   redis.call('ZADD', KEYS[3], deadline, ref .. '|' .. desk)

@@ -15,7 +15,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::routing::{Load, Table};
-use crate::store::{Actor, Store, Submitted};
+use crate::store::{Actor, Store, Submitted, Wakers};
 use crate::telemetry;
 use crate::triage::Engine;
 
@@ -42,7 +42,14 @@ pub struct App {
     sources: Sources,
     lease: LeasePolicy,
     limits: Arc<Limits>,
+    wakers: Wakers,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
+
+/// The longest a claim may wait for work.
+pub const MAX_CLAIM_WAIT: Duration = Duration::from_secs(60);
+/// How often a waiting claim tries again even when nothing woke it.
+const CLAIM_RETRY: Duration = Duration::from_secs(1);
 
 /// A triage and routing decision.
 #[derive(Clone, Debug)]
@@ -56,6 +63,8 @@ impl App {
     pub fn new(store: Store, sources: Sources, lease: LeasePolicy) -> Result<App> {
         let (engine, table) = load_config(&sources)?;
         Ok(App {
+            wakers: Wakers::new(store.clone()),
+            stopping: tokio::sync::watch::Sender::new(false),
             store,
             engine: ArcSwap::from_pointee(engine),
             table: ArcSwap::from_pointee(table),
@@ -166,21 +175,66 @@ impl App {
     }
 
     /// Leases the next incident on a desk, whole or what the desk needs; `None` when its queue
-    /// is empty.
+    /// is empty, after waiting up to `wait_seconds` for work to arrive (a worker's blocking
+    /// take: woken by the desk's events, and trying again each [`CLAIM_RETRY`] in any case).
+    /// A wait ends early, empty, when the service shuts down.
     pub async fn claim_next(
         &self,
         desk: &str,
         dispatcher: &str,
         lease_seconds: u32,
         whole: bool,
+        wait_seconds: u32,
     ) -> Result<Option<(Lease, Incident)>> {
         self.check_desk(desk)?;
         check_dispatcher(dispatcher)?;
         let lease = self.lease_length(lease_seconds)?;
-        recorded(
-            "claim",
-            self.store.claim_next(desk, dispatcher, lease, whole).await,
-        )
+        let wait = Duration::from_secs(u64::from(wait_seconds));
+        if wait > MAX_CLAIM_WAIT {
+            return Err(Violations::one(
+                "wait_seconds",
+                format!("is over the maximum of {} s", MAX_CLAIM_WAIT.as_secs()),
+            )
+            .into());
+        }
+        let until = Instant::now() + wait;
+        let mut stopping = self.stopping.subscribe();
+        let mut woken = None;
+        // Not counted as load while it waits.
+        let mut waiting = None;
+        let claimed = loop {
+            let claimed = self.store.claim_next(desk, dispatcher, lease, whole).await;
+            let left = until.saturating_duration_since(Instant::now());
+            if !matches!(claimed, Ok(None)) || left.is_zero() || *stopping.borrow() {
+                break claimed;
+            }
+            // Subscribed before the next try, so that work queued after it wakes this claim.
+            let Some(events) = woken.as_mut() else {
+                woken = Some(self.wakers.subscribe(desk));
+                waiting.get_or_insert_with(|| self.limits.waiting());
+                continue;
+            };
+            let pause = left.min(CLAIM_RETRY);
+            let lost = tokio::select! {
+                r = events.changed() => r.is_err(),
+                () = tokio::time::sleep(pause) => false,
+                _ = stopping.changed() => false,
+            };
+            if lost {
+                // The desk's follower stopped (Redis trouble): the timer alone, then a new one.
+                woken = None;
+                tokio::select! {
+                    () = tokio::time::sleep(pause) => {}
+                    _ = stopping.changed() => {}
+                }
+            }
+        };
+        recorded("claim", claimed)
+    }
+
+    /// Ends every waiting claim (empty) and refuses to start new waits: the service is stopping.
+    pub fn stop_waiting(&self) {
+        self.stopping.send_replace(true);
     }
 
     /// Leases one specific queued incident; exactly one of concurrent claims wins.

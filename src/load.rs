@@ -259,6 +259,7 @@ async fn dispatch(plan: &Plan) -> Result<Report, String> {
                                 dispatcher: format!("load-{w}"),
                                 lease_seconds: 0,
                                 whole_incident: false,
+                                wait_seconds: 0,
                             })
                             .await;
                         match claimed.map(|r| r.into_inner().lease) {
@@ -304,6 +305,7 @@ async fn dispatch(plan: &Plan) -> Result<Report, String> {
                                     dispatcher: format!("load-{w}"),
                                     lease_seconds: 0,
                                     whole_incident: false,
+                                    wait_seconds: 0,
                                 })
                                 .await
                                 .map(|r| r.into_inner().lease),

@@ -91,7 +91,7 @@ pub async fn serve(
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         )
         .add_service(
-            OperationsServer::new(OperationsService(app))
+            OperationsServer::new(OperationsService(app.clone()))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
         );
     let stopped = async {
@@ -126,6 +126,7 @@ pub async fn serve(
     health
         .set_not_serving::<OperationsServer<OperationsService>>()
         .await;
+    app.stop_waiting();
     let _ = stop_tx.send(());
     match tokio::time::timeout(drain, server).await {
         Ok(r) => r.map_err(|e| Error::Internal(format!("grpc server: {e}"))),

@@ -48,6 +48,8 @@ impl Default for Shedding {
 pub struct Limits {
     shedding: Shedding,
     in_flight: AtomicUsize,
+    /// Of those in flight, the claims waiting for work: no load while they wait.
+    waiting: AtomicUsize,
     started: Instant,
     /// A moving average of Redis answer times (µs), and when it was last fed (ms since start).
     redis_us: AtomicU64,
@@ -57,6 +59,16 @@ pub struct Limits {
 
 /// A request in flight; counted until dropped.
 pub struct InFlight(Arc<Limits>);
+
+/// A request in flight that waits for work (a claim on an empty queue), not counted as load
+/// until dropped.
+pub struct Waiting<'a>(&'a Limits);
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
 
 impl Drop for InFlight {
     fn drop(&mut self) {
@@ -69,6 +81,7 @@ impl Limits {
         Limits {
             shedding,
             in_flight: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
             started: Instant::now(),
             redis_us: AtomicU64::new(0),
             redis_at_ms: AtomicU64::new(0),
@@ -80,6 +93,13 @@ impl Limits {
     pub fn enter(self: &Arc<Self>) -> InFlight {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(self.clone())
+    }
+
+    /// Marks a request in flight as waiting for work, so that it is not taken for load (a
+    /// waiting claim costs nothing) until the returned guard is dropped.
+    pub fn waiting(&self) -> Waiting<'_> {
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiting(self)
     }
 
     /// Takes a token from the identity's bucket, if it has a rate.
@@ -115,7 +135,10 @@ impl Limits {
 
     /// Whether a new submit from `channel` may go ahead now, or is shed.
     pub fn admit_submit(&self, channel: Channel) -> Result<()> {
-        let in_flight = self.in_flight.load(Ordering::Relaxed);
+        let in_flight = self
+            .in_flight
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.waiting.load(Ordering::Relaxed));
         let emergency = emergency_channel(channel);
         let max = self.shedding.max_in_flight;
         let cap = if emergency { max + max / 4 } else { max };
@@ -208,6 +231,11 @@ mod tests {
         ));
         assert!(limits.admit_submit(Channel::Phone999).is_ok());
         assert!(limits.admit_submit(Channel::Ecall).is_ok());
+        // Claims waiting for work are in flight but no load.
+        let waiting: Vec<_> = (0..3).map(|_| limits.waiting()).collect();
+        assert!(limits.admit_submit(Channel::OnlineForm).is_ok());
+        drop(waiting);
+        assert!(limits.admit_submit(Channel::OnlineForm).is_err());
         drop(held);
         assert!(limits.admit_submit(Channel::OnlineForm).is_ok());
         // Slow Redis sheds the others, never 999.

@@ -103,7 +103,13 @@ impl p::dispatch_server::Dispatch for DispatchService {
         let dispatcher = acting.name("dispatcher", &r.dispatcher)?;
         let claimed = self
             .0
-            .claim_next(&r.desk, &dispatcher, r.lease_seconds, r.whole_incident)
+            .claim_next(
+                &r.desk,
+                &dispatcher,
+                r.lease_seconds,
+                r.whole_incident,
+                r.wait_seconds,
+            )
             .await?;
         Ok(Response::new(match claimed {
             None => p::ClaimNextResponse::default(),

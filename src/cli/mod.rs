@@ -79,6 +79,9 @@ pub enum Command {
         /// Lease length in seconds [default: the server's]
         #[arg(long, default_value_t = 0)]
         lease_seconds: u32,
+        /// When the queue is empty, wait up to this many seconds (at most 60) for work
+        #[arg(long, default_value_t = 0, conflicts_with = "reference")]
+        wait: u32,
     },
     /// Complete a claimed incident
     Complete {
@@ -629,6 +632,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             reference,
             dispatcher,
             lease_seconds,
+            wait,
         } => {
             let dispatcher = dispatcher.unwrap_or_else(whoami);
             let mut c = DispatchClient::new(channel(&server).await?);
@@ -653,6 +657,7 @@ async fn run_client(cmd: Command) -> Result<(), String> {
                             dispatcher,
                             lease_seconds,
                             whole_incident: true,
+                            wait_seconds: wait,
                         })
                         .await
                         .map_err(status_text)?

@@ -5,6 +5,7 @@
 mod conn;
 mod managed;
 mod scripts;
+mod wakers;
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use redis::{AsyncCommands, Value};
 use conn::Conn;
 pub use conn::Target;
 pub use managed::{CONFIG_FILE as MANAGED_CONFIG_FILE, ManagedRedis, Supervise};
+pub use wakers::Wakers;
 
 use crate::domain::{
     Agency, Contact, DeskEvent, DeskStats, DeskTask, Grade, Incident, IncidentBody, IncidentState,

@@ -348,6 +348,7 @@ async fn bearer_tokens_prove_who_calls_and_roles_decide_every_method() {
                 dispatcher: who.into(),
                 lease_seconds: 0,
                 whole_incident: false,
+                wait_seconds: 0,
             },
             token,
         )

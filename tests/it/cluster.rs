@@ -91,6 +91,7 @@ async fn two_centres_work_side_by_side_on_one_cluster_in_slots_of_their_own() {
                 dispatcher: format!("{centre}-dispatcher"),
                 lease_seconds: 0,
                 whole_incident: false,
+                wait_seconds: 0,
             })
             .await
             .unwrap()

@@ -208,6 +208,7 @@ async fn an_expired_lease_is_requeued_by_the_reaper() {
             dispatcher: "pw-1".into(),
             lease_seconds: 1,
             whole_incident: false,
+            wait_seconds: 0,
         })
         .await
         .unwrap()
@@ -237,6 +238,7 @@ async fn an_unknown_desk_is_not_found_and_a_missing_dispatcher_is_invalid() {
             dispatcher: "x".into(),
             lease_seconds: 0,
             whole_incident: false,
+            wait_seconds: 0,
         })
         .await
         .expect_err("unknown desk");
@@ -248,6 +250,7 @@ async fn an_unknown_desk_is_not_found_and_a_missing_dispatcher_is_invalid() {
             dispatcher: "".into(),
             lease_seconds: 0,
             whole_incident: false,
+            wait_seconds: 0,
         })
         .await
         .expect_err("no dispatcher");
@@ -405,6 +408,7 @@ async fn a_claim_returns_what_the_desk_needs_unless_the_whole_incident_is_asked_
             dispatcher: "fc-1".into(),
             lease_seconds: 0,
             whole_incident: true,
+            wait_seconds: 0,
         })
         .await
         .unwrap()
@@ -413,4 +417,98 @@ async fn a_claim_returns_what_the_desk_needs_unless_the_whole_incident_is_asked_
     assert!(!full.triage.expect("triage").reasons.is_empty());
     assert!(full.route.is_some_and(|r| !r.desks.is_empty()));
     assert_eq!(full.contact_ids, vec!["light-2".to_string()]);
+}
+
+fn waiting_claim(desk: &str, who: &str, wait_seconds: u32) -> p::ClaimNextRequest {
+    p::ClaimNextRequest {
+        desk: desk.into(),
+        dispatcher: who.into(),
+        lease_seconds: 0,
+        whole_incident: false,
+        wait_seconds,
+    }
+}
+
+#[tokio::test]
+async fn a_waiting_claim_takes_the_work_that_arrives_while_it_waits() {
+    let mut t = TestApp::spawn().await;
+    let waiting = |who: &'static str| {
+        let mut d = t.dispatch.clone();
+        tokio::spawn(async move {
+            d.claim_next(waiting_claim("fire-control", who, 30))
+                .await
+                .map(|r| r.into_inner())
+        })
+    };
+    let (first, second) = (waiting("fc-1"), waiting("fc-2"));
+    // Both are waiting on an empty queue: neither answered.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!first.is_finished() && !second.is_finished());
+
+    let a = t
+        .submit(call("wait-1", "my kitchen is on fire"))
+        .await
+        .unwrap();
+    let b = t
+        .submit(call("wait-2", "the shed next door is on fire"))
+        .await
+        .unwrap();
+    let mut got: Vec<String> = Vec::new();
+    for claim in [first, second] {
+        let r = claim.await.unwrap().expect("a waiting claim answers");
+        let lease = r.lease.expect("each waiting claim is given one incident");
+        assert_eq!(r.incident.unwrap().reference, lease.reference);
+        got.push(lease.reference);
+    }
+    got.sort();
+    let mut want = vec![reference(&a), reference(&b)];
+    want.sort();
+    assert_eq!(got, want, "each incident leased once, to one of them");
+    assert_eq!(t.queue("fire-control").await.depth, 0);
+}
+
+#[tokio::test]
+async fn a_waiting_claim_answers_empty_when_its_wait_ends_and_a_wait_over_a_minute_is_refused() {
+    let mut t = TestApp::spawn().await;
+    let r = t
+        .dispatch
+        .claim_next(waiting_claim("police-north", "pn-1", 1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(r.lease.is_none() && r.incident.is_none());
+
+    let e = t
+        .dispatch
+        .claim_next(waiting_claim("police-north", "pn-1", 61))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("wait_seconds"), "{}", e.message());
+    let e = t
+        .dispatch
+        .claim_next(waiting_claim("no-such-desk", "pn-1", 5))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::NotFound);
+}
+
+#[tokio::test]
+async fn shutting_down_ends_a_waiting_claim_empty_instead_of_cutting_it_off() {
+    let mut t = TestApp::spawn().await;
+    let mut d = t.dispatch.clone();
+    let claim = tokio::spawn(async move {
+        d.claim_next(waiting_claim("police-north", "pn-1", 60))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(!claim.is_finished());
+    // The harness drains for 1 s: a claim still waiting then would be cut off with an error.
+    t.begin_shutdown();
+    let r = claim
+        .await
+        .unwrap()
+        .expect("the claim is answered, not cut off")
+        .into_inner();
+    assert!(r.lease.is_none());
 }

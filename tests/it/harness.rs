@@ -132,10 +132,18 @@ impl TestApp {
                 dispatcher: who.into(),
                 lease_seconds: 0,
                 whole_incident: false,
+                wait_seconds: 0,
             })
             .await
             .expect("claim")
             .into_inner()
+    }
+
+    /// Starts the server's graceful shutdown, as a SIGTERM would.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
     }
 
     pub async fn queue(&mut self, desk: &str) -> p::ListQueueResponse {

@@ -303,6 +303,7 @@ async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
                 dispatcher: format!("pw-{round}"),
                 lease_seconds: 1,
                 whole_incident: false,
+                wait_seconds: 0,
             })
             .await
             .unwrap()

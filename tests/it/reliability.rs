@@ -119,6 +119,7 @@ async fn eight_dispatchers_claiming_at_once_never_share_an_incident_and_get_them
                             dispatcher: format!("pw-{w}"),
                             lease_seconds: 0,
                             whole_incident: false,
+                            wait_seconds: 0,
                         })
                         .await
                         .unwrap()
@@ -197,6 +198,7 @@ async fn after_the_service_is_killed_holding_leases_they_expire_back_to_the_queu
                 dispatcher: "pw-1".into(),
                 lease_seconds: 1,
                 whole_incident: false,
+                wait_seconds: 0,
             })
             .await
             .unwrap();

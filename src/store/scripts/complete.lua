@@ -5,6 +5,6 @@
 --       9 who acts ("" for the lease holder), 10 '1' when only the holder may act
 -- Returns HGETALL of the incident
 local inc, err = complete_task(ARGV[1], KEYS[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6],
-  ARGV[7], ARGV[8], ARGV[9], ARGV[10])
+  ARGV[7], ARGV[8], ARGV[9], ARGV[10], now_ms())
 if err then return err end
 return redis.call('HGETALL', inc)

@@ -67,18 +67,18 @@ end
 -- Finds a desk task: the incident key and the task's state and holder, or an error reply.
 local function find_task(P, ref, desk)
   local inc = P .. 'inc:' .. ref
-  if redis.call('EXISTS', inc) == 0 then
-    return nil, nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' does not exist')
-  end
   local f = redis.call('HMGET', inc, 't:' .. desk .. ':state', 't:' .. desk .. ':token', 't:' .. desk .. ':by')
   if not f[1] then
+    if redis.call('EXISTS', inc) == 0 then
+      return nil, nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' does not exist')
+    end
     return nil, nil, fail('BL_NOT_FOUND', 'incident ' .. ref .. ' has no task on desk ' .. desk)
   end
   return inc, f, nil
 end
 
 -- Checks that `token` is the current lease on a desk task, and when `must_hold` is '1' that
--- `who` holds it; returns the incident key or an error.
+-- `who` holds it; returns the incident key and the holder, or nil and an error.
 local function check_lease(P, ref, desk, token, who, must_hold)
   local inc, f, err = find_task(P, ref, desk)
   if err then return nil, err end
@@ -90,7 +90,7 @@ local function check_lease(P, ref, desk, token, who, must_hold)
     return nil, fail('BL_DENIED', 'the lease on ' .. ref .. ' at ' .. desk .. ' is held by ' ..
       f[3] .. ': only its holder, or role supervisor, may act on it')
   end
-  return inc, nil
+  return inc, nil, f[3]
 end
 
 -- The queue score of an incident: grade first, then arrival.
@@ -115,20 +115,23 @@ local function desk_list(inc)
 end
 
 -- Finishes a desk task held under a current lease (`who` acts, `must_hold` '1' when only the
--- holder may); when every desk has finished, the incident expires after `retention` s.
+-- holder may) at `now`; when every desk has finished, the incident expires after `retention` s.
 -- Returns the incident key, or nil and the error.
-local function complete_task(P, leases, ref, desk, token, outcome, retention, evcap, aucap, who, must_hold)
-  local inc, err = check_lease(P, ref, desk, token, who, must_hold)
+local function complete_task(P, leases, ref, desk, token, outcome, retention, evcap, aucap, who, must_hold, now)
+  local inc, err, holder = check_lease(P, ref, desk, token, who, must_hold)
   if err then return nil, err end
-  local now = now_ms()
-  if who == '' then who = redis.call('HGET', inc, 't:' .. desk .. ':by') end
+  if who == '' then who = holder end
   redis.call('HSET', inc, 't:' .. desk .. ':state', 'completed', 't:' .. desk .. ':outcome', outcome,
     'updated', now)
   redis.call('HDEL', inc, 't:' .. desk .. ':token', 't:' .. desk .. ':exp')
   redis.call('ZREM', leases, ref .. '|' .. desk)
-  local open = false
+  local states = {}
   for d in string.gmatch(redis.call('HGET', inc, 'desks'), '[^,]+') do
-    if redis.call('HGET', inc, 't:' .. d .. ':state') ~= 'completed' then open = true end
+    table.insert(states, 't:' .. d .. ':state')
+  end
+  local open = false
+  for _, state in ipairs(redis.call('HMGET', inc, unpack(states))) do
+    if state ~= 'completed' then open = true end
   end
   if not open then redis.call('EXPIRE', inc, retention) end
   event(P, desk, evcap, 'completed', ref, 'by', who, 'outcome', outcome)

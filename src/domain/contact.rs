@@ -377,7 +377,7 @@ impl Contact {
             // emergency over it would be worse than routing it to the fallback area.
             v.add(
                 "contact.location.postcode",
-                "is not a UK postcode: give it as on a letter, like CM1 1AA, or its first part, like CM1",
+                "is not a UK postcode: give it as on a letter, like CM1 1AA, or as much as is known, like CM1 or CM1 1",
             );
         }
         if loc.address.len() > 1024 {
@@ -387,10 +387,18 @@ impl Contact {
     }
 }
 
-/// A UK postcode ("CM1 1AA", "cm11aa", "EC1A 1BB"), or its outward part alone ("CM1"), as a
-/// caller may know only that: an area, one or two letters, a district (a digit, then maybe a
-/// letter or digit), then maybe the inward part (a digit and two letters).
+/// A UK postcode ("CM1 1AA", "cm11aa", "EC1A 1BB"), or as much of it as a caller may know: the
+/// outward part alone ("CM1") or with the sector ("RM17 5"). An area, one or two letters, a
+/// district (a digit, then maybe a letter or digit), then maybe the inward part (a digit and
+/// two letters) or, after a space, its digit alone.
 pub fn is_uk_postcode(text: &str) -> bool {
+    let mut parts = text.split_whitespace();
+    if let (Some(outward), Some(sector), None) = (parts.next(), parts.next(), parts.next())
+        && sector.len() == 1
+        && sector.as_bytes()[0].is_ascii_digit()
+    {
+        return is_uk_postcode(outward) && outward.len() <= 4;
+    }
     let b: Vec<u8> = text
         .bytes()
         .filter(|b| !b.is_ascii_whitespace())
@@ -418,6 +426,7 @@ mod tests {
     fn postcodes_are_told_from_other_text() {
         for ok in [
             "CM1 1AA", "cm11aa", "EC1A 1BB", "SS14 3AB", "W1A 0AX", "CM1", "co15", "ZZ99 9ZZ",
+            "RM17 5", "ec1a 1",
         ] {
             assert!(is_uk_postcode(ok), "{ok}");
         }
@@ -428,6 +437,9 @@ mod tests {
             "C",
             "CMX1 1AA",
             "CM1 1A",
+            "CM1 1AA 1",
+            "CM1 12",
+            "RM175",
             "1AA",
             "chelmsford",
         ] {

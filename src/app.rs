@@ -198,35 +198,28 @@ impl App {
             .into());
         }
         let until = Instant::now() + wait;
+        let claimed = self.store.claim_next(desk, dispatcher, lease, whole).await;
         let mut stopping = self.stopping.subscribe();
-        let mut woken = None;
+        if !matches!(claimed, Ok(None)) || wait.is_zero() || *stopping.borrow() {
+            return recorded("claim", claimed);
+        }
+        let waiter = self.wakers.wait_on(desk);
         // Not counted as load while it waits.
-        let mut waiting = None;
+        let _waiting = self.limits.waiting();
         let claimed = loop {
+            // Listening before the next try, so that work queued after it wakes this claim.
+            let woken = waiter.woken();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
             let claimed = self.store.claim_next(desk, dispatcher, lease, whole).await;
             let left = until.saturating_duration_since(Instant::now());
             if !matches!(claimed, Ok(None)) || left.is_zero() || *stopping.borrow() {
                 break claimed;
             }
-            // Subscribed before the next try, so that work queued after it wakes this claim.
-            let Some(events) = woken.as_mut() else {
-                woken = Some(self.wakers.subscribe(desk));
-                waiting.get_or_insert_with(|| self.limits.waiting());
-                continue;
-            };
-            let pause = left.min(CLAIM_RETRY);
-            let lost = tokio::select! {
-                r = events.changed() => r.is_err(),
-                () = tokio::time::sleep(pause) => false,
-                _ = stopping.changed() => false,
-            };
-            if lost {
-                // The desk's follower stopped (Redis trouble): the timer alone, then a new one.
-                woken = None;
-                tokio::select! {
-                    () = tokio::time::sleep(pause) => {}
-                    _ = stopping.changed() => {}
-                }
+            tokio::select! {
+                () = woken => {}
+                () = tokio::time::sleep(left.min(CLAIM_RETRY)) => {}
+                _ = stopping.changed() => {}
             }
         };
         recorded("claim", claimed)

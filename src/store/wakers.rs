@@ -1,21 +1,42 @@
-//! Wakes claims waiting for work on a desk. One follower of a desk's event stream per desk with
-//! waiters, on a connection of its own, shared by every claim waiting there; it stops when the
-//! last of them is done. A wake only says "try again": waiting claims also retry on a timer, so
-//! an event missed while a follower starts, or a follower lost with Redis, delays a claim by at
-//! most that interval and never loses it.
+//! Wakes claims waiting for work on a desk. While any claim waits on a desk, one follower of the
+//! desk's event stream runs, on a connection of its own, and each event that can put work in the
+//! queue (queued, released, transferred in, escalated, a desk reopened) wakes one waiting claim,
+//! not all of them: a queued incident costs one more claim attempt, however many dispatchers
+//! wait. A wake only says "try again": waiting claims also retry on a timer, so an event missed
+//! while a follower starts, a wake given to a claim that has just gone, or a follower lost with
+//! Redis delays a claim by at most that interval and never loses work.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
-use tokio::sync::watch;
+use tokio::sync::Notify;
 
 use super::Store;
 
-/// The followers, by desk.
+/// How often an idle follower checks whether anyone still waits.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
+/// The desks' followers. A desk's entry stays once made: desks are the configured ones.
 #[derive(Clone)]
 pub struct Wakers {
     store: Store,
-    desks: Arc<Mutex<HashMap<String, watch::Sender<u64>>>>,
+    desks: Arc<Mutex<HashMap<String, Arc<Desk>>>>,
+}
+
+#[derive(Default)]
+struct Desk {
+    work: Notify,
+    waiting: AtomicUsize,
+    followed: AtomicBool,
+}
+
+/// A claim waiting on a desk; counted until dropped.
+pub struct Waiter {
+    wakers: Wakers,
+    name: String,
+    desk: Arc<Desk>,
 }
 
 impl Wakers {
@@ -26,37 +47,68 @@ impl Wakers {
         }
     }
 
-    /// A signal that changes on each new event of `desk` from now on. Its `changed()` fails
-    /// when the follower has stopped (Redis lost): subscribe again to start a new one.
-    pub fn subscribe(&self, desk: &str) -> watch::Receiver<u64> {
-        let mut desks = self
+    /// Registers a claim waiting on `desk`.
+    pub fn wait_on(&self, desk: &str) -> Waiter {
+        let d = self
             .desks
             .lock()
-            .expect("the wakers' lock is never poisoned");
-        if let Some(tx) = desks.get(desk).filter(|tx| !tx.is_closed()) {
-            return tx.subscribe();
+            .expect("the wakers' lock is never poisoned")
+            .entry(desk.to_owned())
+            .or_default()
+            .clone();
+        d.waiting.fetch_add(1, Ordering::Relaxed);
+        Waiter {
+            wakers: self.clone(),
+            name: desk.to_owned(),
+            desk: d,
         }
-        let (tx, rx) = watch::channel(0u64);
-        desks.insert(desk.to_owned(), tx.clone());
-        drop(desks);
-        let (store, all, desk) = (self.store.clone(), self.desks.clone(), desk.to_owned());
+    }
+
+    fn follow(&self, name: String, desk: Arc<Desk>) {
+        let store = self.store.clone();
         tokio::spawn(async move {
-            if let Ok(mut events) = store.watch(&desk, "$").await {
+            if let Ok(mut events) = store.watch(&name, "$").await {
                 loop {
                     tokio::select! {
                         event = events.recv() => match event {
-                            Some(Ok(_)) => tx.send_modify(|n| *n += 1),
+                            Some(Ok(e)) if makes_work(&e.kind) => desk.work.notify_one(),
+                            Some(Ok(_)) => {}
                             _ => break,
                         },
-                        () = tx.closed() => break,
+                        () = tokio::time::sleep(IDLE_CHECK) => {
+                            if desk.waiting.load(Ordering::Relaxed) == 0 {
+                                break;
+                            }
+                        }
                     }
                 }
             }
-            let mut desks = all.lock().expect("the wakers' lock is never poisoned");
-            if desks.get(&desk).is_some_and(|t| t.same_channel(&tx)) {
-                desks.remove(&desk);
-            }
+            desk.followed.store(false, Ordering::Release);
         });
-        rx
     }
+}
+
+impl Waiter {
+    /// Work may have arrived on the desk since this was last awaited (or since `enable`d).
+    /// Starts the desk's follower when none runs (the first waiter, or one lost with Redis).
+    pub fn woken(&self) -> tokio::sync::futures::Notified<'_> {
+        if !self.desk.followed.swap(true, Ordering::AcqRel) {
+            self.wakers.follow(self.name.clone(), self.desk.clone());
+        }
+        self.desk.work.notified()
+    }
+}
+
+impl Drop for Waiter {
+    fn drop(&mut self) {
+        self.desk.waiting.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Whether a desk event can put work in its queue.
+fn makes_work(kind: &str) -> bool {
+    !matches!(
+        kind,
+        "claimed" | "completed" | "transferred_out" | "linked" | "regraded" | "closed"
+    )
 }

@@ -512,3 +512,35 @@ async fn shutting_down_ends_a_waiting_claim_empty_instead_of_cutting_it_off() {
         .into_inner();
     assert!(r.lease.is_none());
 }
+
+#[tokio::test]
+async fn many_claims_waiting_on_one_desk_share_its_work_one_incident_each() {
+    let mut t = TestApp::spawn().await;
+    let claims: Vec<_> = (0..6)
+        .map(|i| {
+            let mut d = t.dispatch.clone();
+            tokio::spawn(async move {
+                d.claim_next(waiting_claim("fire-control", &format!("fc-{i}"), 30))
+                    .await
+                    .map(|r| r.into_inner().lease)
+            })
+        })
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mut want = Vec::new();
+    for i in 0..6 {
+        let r = t
+            .submit(call(&format!("many-{i}"), "my kitchen is on fire"))
+            .await
+            .unwrap();
+        want.push(reference(&r));
+    }
+    let mut got = Vec::new();
+    for claim in claims {
+        let lease = claim.await.unwrap().expect("answered").expect("a lease");
+        got.push(lease.reference);
+    }
+    got.sort();
+    want.sort();
+    assert_eq!(got, want, "six waiting claims, six incidents, one each");
+}

@@ -388,34 +388,67 @@ impl Contact {
 }
 
 /// A UK postcode ("CM1 1AA", "cm11aa", "EC1A 1BB"), or as much of it as a caller may know: the
-/// outward part alone ("CM1") or with the sector ("RM17 5"). An area, one or two letters, a
-/// district (a digit, then maybe a letter or digit), then maybe the inward part (a digit and
-/// two letters) or, after a space, its digit alone.
+/// outward part alone ("CM1") or with the sector ("RM17 5").
 pub fn is_uk_postcode(text: &str) -> bool {
-    let mut parts = text.split_whitespace();
-    if let (Some(outward), Some(sector), None) = (parts.next(), parts.next(), parts.next())
-        && sector.len() == 1
-        && sector.as_bytes()[0].is_ascii_digit()
-    {
-        return is_uk_postcode(outward) && outward.len() <= 4;
+    postcode_outward(text).is_some()
+}
+
+/// The outward part of a postcode, upper case: the district that routing looks up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Outward {
+    bytes: [u8; 4],
+    len: u8,
+}
+
+impl Outward {
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..usize::from(self.len)]
     }
-    let b: Vec<u8> = text
-        .bytes()
-        .filter(|b| !b.is_ascii_whitespace())
-        .map(|b| b.to_ascii_uppercase())
-        .collect();
-    let n = b.len();
-    let inward =
-        n >= 5 && b[n - 3].is_ascii_digit() && b[n - 2..].iter().all(u8::is_ascii_uppercase);
-    let outward = if inward { &b[..n - 3] } else { &b[..] };
+}
+
+/// The outward part of a UK postcode given whole ("CM1 1AA", "cm11aa"), as its outward part
+/// alone ("CM1"), or with the sector ("RM17 5"): an area, one or two letters; a district, a
+/// digit then maybe a letter or digit; then maybe the inward part (a digit and two letters) or,
+/// after a space, its digit alone. `None` when the text is none of these. Allocates nothing.
+pub fn postcode_outward(text: &str) -> Option<Outward> {
+    let mut parts = text.split_ascii_whitespace();
+    let (first, second, rest) = (parts.next()?, parts.next(), parts.next());
+    let sector = matches!(second, Some(s) if s.len() == 1 && s.as_bytes()[0].is_ascii_digit());
+    let mut b = [0u8; 7];
+    let mut n = 0;
+    if sector && rest.is_none() {
+        for &c in first.as_bytes() {
+            *b.get_mut(n)? = c.to_ascii_uppercase();
+            n += 1;
+        }
+    } else {
+        for c in text.bytes().filter(|c| !c.is_ascii_whitespace()) {
+            *b.get_mut(n)? = c.to_ascii_uppercase();
+            n += 1;
+        }
+        let inward =
+            n >= 5 && b[n - 3].is_ascii_digit() && b[n - 2..n].iter().all(u8::is_ascii_uppercase);
+        if inward {
+            n -= 3;
+        }
+    }
+    let outward = &b[..n];
     let letters = outward
         .iter()
         .take_while(|c| c.is_ascii_uppercase())
         .count();
-    let district = &outward[letters.min(outward.len())..];
-    (1..=2).contains(&letters)
+    let district = &outward[letters..];
+    let valid = (1..=2).contains(&letters)
         && matches!(district, [d] | [d, _] if d.is_ascii_digit())
-        && district.iter().all(u8::is_ascii_alphanumeric)
+        && district.iter().all(u8::is_ascii_alphanumeric);
+    valid.then(|| {
+        let mut bytes = [0u8; 4];
+        bytes[..n].copy_from_slice(outward);
+        Outward {
+            bytes,
+            len: n as u8,
+        }
+    })
 }
 
 #[cfg(test)]
@@ -444,6 +477,22 @@ mod tests {
             "chelmsford",
         ] {
             assert!(!is_uk_postcode(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_outward_part_is_what_routing_looks_up() {
+        for (text, outward) in [
+            ("CM1 1AA", "CM1"),
+            ("cm11aa", "CM1"),
+            ("RM17 5", "RM17"),
+            ("cm1 1", "CM1"),
+            ("EC1A 1BB", "EC1A"),
+            ("SS14", "SS14"),
+            ("  co15  ", "CO15"),
+        ] {
+            let got = super::postcode_outward(text).expect(text);
+            assert_eq!(got.as_bytes(), outward.as_bytes(), "{text}");
         }
     }
 }

@@ -292,21 +292,11 @@ impl Table {
         (self.fallback, AreaSource::Fallback)
     }
 
-    /// The area of a postcode ("CM1 1AA", "cm11aa", "CM1"), if its district is configured.
+    /// The area of a postcode ("CM1 1AA", "cm11aa", "CM1", "CM1 1"), if its district is
+    /// configured.
     fn area_of_postcode(&self, postcode: &str) -> Option<AreaId> {
-        let mut buf = [0u8; 8];
-        let mut n = 0;
-        for b in postcode.bytes().filter(|b| !b.is_ascii_whitespace()) {
-            if n == buf.len() {
-                return None;
-            }
-            buf[n] = b;
-            n += 1;
-        }
-        // A full postcode ends with the 3-character inward code (digit, letter, letter).
-        let full = n >= 5 && buf[n - 3].is_ascii_digit();
-        let outward = if full { &buf[..n - 3] } else { &buf[..n] };
-        table::outward_key(outward).and_then(|k| self.postcodes.get(&k).copied())
+        let outward = crate::domain::postcode_outward(postcode)?;
+        table::outward_key(outward.as_bytes()).and_then(|k| self.postcodes.get(&k).copied())
     }
 
     /// The decision in names and words, as stored and shown.

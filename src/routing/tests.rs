@@ -79,6 +79,9 @@ fn postcodes_are_read_however_they_are_written() {
         ("CM1", "chelmsford", AreaSource::Postcode),
         ("CM11 2AB", "basildon", AreaSource::Postcode),
         ("SS0 7AA", "southend", AreaSource::Postcode),
+        // With the sector alone: the district, not the letters before it.
+        ("CM1 1", "chelmsford", AreaSource::Postcode),
+        ("RM17 5", "thurrock", AreaSource::Postcode),
         ("ZZ9 9ZZ", "chelmsford", AreaSource::Fallback),
         ("", "chelmsford", AreaSource::Fallback),
         ("not a postcode at all", "chelmsford", AreaSource::Fallback),

@@ -43,13 +43,16 @@ pub struct App {
     lease: LeasePolicy,
     limits: Arc<Limits>,
     wakers: Wakers,
+    claim_retry: Duration,
     stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// The longest a claim may wait for work.
 pub const MAX_CLAIM_WAIT: Duration = Duration::from_secs(60);
-/// How often a waiting claim tries again even when nothing woke it.
+/// How often a waiting claim tries again even when nothing woke it, unless set otherwise.
 const CLAIM_RETRY: Duration = Duration::from_secs(1);
+/// A waiting claim answers this long before its caller's deadline.
+const DEADLINE_MARGIN: Duration = Duration::from_secs(1);
 
 /// A triage and routing decision.
 #[derive(Clone, Debug)]
@@ -64,6 +67,7 @@ impl App {
         let (engine, table) = load_config(&sources)?;
         Ok(App {
             wakers: Wakers::new(store.clone()),
+            claim_retry: CLAIM_RETRY,
             stopping: tokio::sync::watch::Sender::new(false),
             store,
             engine: ArcSwap::from_pointee(engine),
@@ -73,6 +77,13 @@ impl App {
             lease,
             limits: Arc::new(Limits::new(Shedding::default())),
         })
+    }
+
+    /// How often a waiting claim tries again when nothing woke it (a second unless this is
+    /// called): the bound on how late a lost wake makes it.
+    pub fn with_claim_retry(mut self, every: Duration) -> App {
+        self.claim_retry = every;
+        self
     }
 
     /// When to shed new submits (the default until this is called).
@@ -177,7 +188,9 @@ impl App {
     /// Leases the next incident on a desk, whole or what the desk needs; `None` when its queue
     /// is empty, after waiting up to `wait_seconds` for work to arrive (a worker's blocking
     /// take: woken by the desk's events, and trying again each [`CLAIM_RETRY`] in any case).
-    /// A wait ends early, empty, when the service shuts down.
+    /// A wait ends early, empty, when the service shuts down, and a second before `time_left`,
+    /// the caller's own deadline: a lease taken as the call is cut off would go unseen.
+    #[allow(clippy::too_many_arguments)]
     pub async fn claim_next(
         &self,
         desk: &str,
@@ -185,6 +198,7 @@ impl App {
         lease_seconds: u32,
         whole: bool,
         wait_seconds: u32,
+        time_left: Option<Duration>,
     ) -> Result<Option<(Lease, Incident)>> {
         self.check_desk(desk)?;
         check_dispatcher(dispatcher)?;
@@ -197,11 +211,14 @@ impl App {
             )
             .into());
         }
+        let wait = time_left.map_or(wait, |t| wait.min(t.saturating_sub(DEADLINE_MARGIN)));
         let until = Instant::now() + wait;
-        let claimed = self.store.claim_next(desk, dispatcher, lease, whole).await;
         let mut stopping = self.stopping.subscribe();
-        if !matches!(claimed, Ok(None)) || wait.is_zero() || *stopping.borrow() {
-            return recorded("claim", claimed);
+        if wait.is_zero() || *stopping.borrow() {
+            return recorded(
+                "claim",
+                self.store.claim_next(desk, dispatcher, lease, whole).await,
+            );
         }
         let waiter = self.wakers.wait_on(desk);
         // Not counted as load while it waits.
@@ -218,7 +235,7 @@ impl App {
             }
             tokio::select! {
                 () = woken => {}
-                () = tokio::time::sleep(left.min(CLAIM_RETRY)) => {}
+                () = tokio::time::sleep(left.min(self.claim_retry)) => {}
                 _ = stopping.changed() => {}
             }
         };

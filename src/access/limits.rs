@@ -102,6 +102,11 @@ impl Limits {
         Waiting(self)
     }
 
+    /// How many requests in flight are claims waiting for work.
+    pub fn waiting_now(&self) -> usize {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Takes a token from the identity's bucket, if it has a rate.
     pub fn take(&self, who: &Identity) -> Result<()> {
         let Some(rate) = who.rate else {

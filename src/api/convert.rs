@@ -341,6 +341,27 @@ pub fn desk_stats(s: &d::DeskStats) -> p::DeskStats {
     }
 }
 
+/// The time a call has left, from its `grpc-timeout` header ("30S", "2500m": digits, then H, M,
+/// S, m, u or n), if it set one.
+pub fn time_left(meta: &tonic::metadata::MetadataMap) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let v = meta.get("grpc-timeout")?.to_str().ok()?;
+    let (digits, unit) = v.split_at(v.len().checked_sub(1)?);
+    if digits.is_empty() || digits.len() > 8 {
+        return None;
+    }
+    let n: u64 = digits.parse().ok()?;
+    Some(match unit {
+        "H" => Duration::from_secs(n * 3600),
+        "M" => Duration::from_secs(n * 60),
+        "S" => Duration::from_secs(n),
+        "m" => Duration::from_millis(n),
+        "u" => Duration::from_micros(n),
+        "n" => Duration::from_nanos(n),
+        _ => return None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -474,5 +495,22 @@ mod tests {
             |i| p::IncidentState::try_from(i).ok().map(|e| e.as_str_name()),
             "INCIDENT_STATE_",
         );
+    }
+
+    #[test]
+    fn a_calls_time_left_is_read_from_its_grpc_timeout() {
+        use std::time::Duration;
+        let left = |v: &str| {
+            let mut m = tonic::metadata::MetadataMap::new();
+            m.insert("grpc-timeout", v.parse().unwrap());
+            super::time_left(&m)
+        };
+        assert_eq!(left("30S"), Some(Duration::from_secs(30)));
+        assert_eq!(left("2500m"), Some(Duration::from_millis(2500)));
+        assert_eq!(left("1H"), Some(Duration::from_secs(3600)));
+        assert_eq!(left("S"), None);
+        assert_eq!(left("123456789S"), None);
+        assert_eq!(left("10x"), None);
+        assert_eq!(super::time_left(&tonic::metadata::MetadataMap::new()), None);
     }
 }

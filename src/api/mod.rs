@@ -98,6 +98,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
         req: Request<p::ClaimNextRequest>,
     ) -> Result<Response<p::ClaimNextResponse>, Status> {
         let acting = Acting::of(&req);
+        let time_left = convert::time_left(req.metadata());
         let r = req.into_inner();
         acting.desk(&r.desk)?;
         let dispatcher = acting.name("dispatcher", &r.dispatcher)?;
@@ -109,6 +110,7 @@ impl p::dispatch_server::Dispatch for DispatchService {
                 r.lease_seconds,
                 r.whole_incident,
                 r.wait_seconds,
+                time_left,
             )
             .await?;
         Ok(Response::new(match claimed {

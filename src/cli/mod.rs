@@ -635,7 +635,9 @@ async fn run_client(cmd: Command) -> Result<(), String> {
             wait,
         } => {
             let dispatcher = dispatcher.unwrap_or_else(whoami);
-            let mut c = DispatchClient::new(channel(&server).await?);
+            // A waiting claim's call outlasts the usual 10 s.
+            let timeout = std::time::Duration::from_secs(10 + u64::from(wait));
+            let mut c = DispatchClient::new(connect(&server, Some(timeout)).await?);
             let (lease, incident) = match reference {
                 Some(reference) => {
                     let r = c

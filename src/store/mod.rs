@@ -626,8 +626,15 @@ impl Store {
         let mut conn = self.conn.own(Duration::from_secs(10)).await?;
         let key = self.key(suffix);
         let (tx, rx) = tokio::sync::mpsc::channel(256);
-        let mut last = if after_id.is_empty() {
-            "$".to_owned()
+        // "$" is read as the newest event now, once: read again from "$" after a read that
+        // found nothing, it would skip whatever came between the two reads.
+        let mut last = if after_id.is_empty() || after_id == "$" {
+            let newest: redis::streams::StreamRangeReply =
+                conn.xrevrange_count(&key, "+", "-", 1).await?;
+            newest
+                .ids
+                .first()
+                .map_or_else(|| "0-0".to_owned(), |e| e.id.clone())
         } else {
             after_id.to_owned()
         };

@@ -9,14 +9,16 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
 use super::Store;
 
-/// How often an idle follower checks whether anyone still waits.
+/// How often a follower checks whether anyone still waits.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
+/// How long after a follower is lost before another starts.
+const RESTART_PAUSE: Duration = Duration::from_secs(1);
 
 /// The desks' followers. A desk's entry stays once made: desks are the configured ones.
 #[derive(Clone)]
@@ -30,6 +32,8 @@ struct Desk {
     work: Notify,
     waiting: AtomicUsize,
     followed: AtomicBool,
+    /// After a follower is lost (Redis trouble), none starts again before this.
+    restart_after: Mutex<Option<Instant>>,
 }
 
 /// A claim waiting on a desk; counted until dropped.
@@ -67,7 +71,10 @@ impl Wakers {
     fn follow(&self, name: String, desk: Arc<Desk>) {
         let store = self.store.clone();
         tokio::spawn(async move {
+            let mut lost = true;
             if let Ok(mut events) = store.watch(&name, "$").await {
+                let mut idle =
+                    tokio::time::interval_at(tokio::time::Instant::now() + IDLE_CHECK, IDLE_CHECK);
                 loop {
                     tokio::select! {
                         event = events.recv() => match event {
@@ -75,13 +82,18 @@ impl Wakers {
                             Some(Ok(_)) => {}
                             _ => break,
                         },
-                        () = tokio::time::sleep(IDLE_CHECK) => {
+                        _ = idle.tick() => {
                             if desk.waiting.load(Ordering::Relaxed) == 0 {
+                                lost = false;
                                 break;
                             }
                         }
                     }
                 }
+            }
+            if lost {
+                *desk.restart_after.lock().expect("never poisoned") =
+                    Some(Instant::now() + RESTART_PAUSE);
             }
             desk.followed.store(false, Ordering::Release);
         });
@@ -92,7 +104,13 @@ impl Waiter {
     /// Work may have arrived on the desk since this was last awaited (or since `enable`d).
     /// Starts the desk's follower when none runs (the first waiter, or one lost with Redis).
     pub fn woken(&self) -> tokio::sync::futures::Notified<'_> {
-        if !self.desk.followed.swap(true, Ordering::AcqRel) {
+        let paused = self
+            .desk
+            .restart_after
+            .lock()
+            .expect("never poisoned")
+            .is_some_and(|t| Instant::now() < t);
+        if !paused && !self.desk.followed.swap(true, Ordering::AcqRel) {
             self.wakers.follow(self.name.clone(), self.desk.clone());
         }
         self.desk.work.notified()

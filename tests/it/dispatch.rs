@@ -429,21 +429,34 @@ fn waiting_claim(desk: &str, who: &str, wait_seconds: u32) -> p::ClaimNextReques
     }
 }
 
+/// Waits until `n` claims are waiting on the server.
+async fn until_waiting(t: &TestApp, n: usize) {
+    for _ in 0..200 {
+        if t.app.limits().waiting_now() == n {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{n} claims never waited");
+}
+
 #[tokio::test]
-async fn a_waiting_claim_takes_the_work_that_arrives_while_it_waits() {
-    let mut t = TestApp::spawn().await;
+async fn a_waiting_claim_is_woken_by_the_work_that_arrives_while_it_waits() {
+    // Retrying only every 40 s: a claim answered before that was woken by the desk's events.
+    let mut t = TestApp::spawn_configured(Default::default(), Default::default(), |app| {
+        app.with_claim_retry(std::time::Duration::from_secs(40))
+    })
+    .await;
     let waiting = |who: &'static str| {
         let mut d = t.dispatch.clone();
         tokio::spawn(async move {
-            d.claim_next(waiting_claim("fire-control", who, 30))
+            d.claim_next(waiting_claim("fire-control", who, 50))
                 .await
                 .map(|r| r.into_inner())
         })
     };
     let (first, second) = (waiting("fc-1"), waiting("fc-2"));
-    // Both are waiting on an empty queue: neither answered.
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(!first.is_finished() && !second.is_finished());
+    until_waiting(&t, 2).await;
 
     let a = t
         .submit(call("wait-1", "my kitchen is on fire"))
@@ -455,7 +468,11 @@ async fn a_waiting_claim_takes_the_work_that_arrives_while_it_waits() {
         .unwrap();
     let mut got: Vec<String> = Vec::new();
     for claim in [first, second] {
-        let r = claim.await.unwrap().expect("a waiting claim answers");
+        let r = tokio::time::timeout(std::time::Duration::from_secs(20), claim)
+            .await
+            .expect("woken by the new work, not by the 40 s retry")
+            .unwrap()
+            .expect("a waiting claim answers");
         let lease = r.lease.expect("each waiting claim is given one incident");
         assert_eq!(r.incident.unwrap().reference, lease.reference);
         got.push(lease.reference);
@@ -465,6 +482,7 @@ async fn a_waiting_claim_takes_the_work_that_arrives_while_it_waits() {
     want.sort();
     assert_eq!(got, want, "each incident leased once, to one of them");
     assert_eq!(t.queue("fire-control").await.depth, 0);
+    assert_eq!(t.app.limits().waiting_now(), 0);
 }
 
 #[tokio::test]
@@ -501,8 +519,7 @@ async fn shutting_down_ends_a_waiting_claim_empty_instead_of_cutting_it_off() {
         d.claim_next(waiting_claim("police-north", "pn-1", 60))
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    assert!(!claim.is_finished());
+    until_waiting(&t, 1).await;
     // The harness drains for 1 s: a claim still waiting then would be cut off with an error.
     t.begin_shutdown();
     let r = claim
@@ -526,7 +543,7 @@ async fn many_claims_waiting_on_one_desk_share_its_work_one_incident_each() {
             })
         })
         .collect();
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    until_waiting(&t, 6).await;
     let mut want = Vec::new();
     for i in 0..6 {
         let r = t

@@ -30,6 +30,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(store_config: StoreConfig, sources: Sources) -> TestApp {
+        Self::spawn_configured(store_config, sources, |app| app).await
+    }
+
+    /// As [`TestApp::spawn_with`], the app set up by `configure` before it serves.
+    pub async fn spawn_configured(
+        store_config: StoreConfig,
+        sources: Sources,
+        configure: impl FnOnce(App) -> App,
+    ) -> TestApp {
         let dir = tempfile::tempdir().expect("temp dir");
         let redis = ManagedRedis::start(&dir.path().join("redis"), Supervise::No)
             .await
@@ -47,6 +56,7 @@ impl TestApp {
                     max: Duration::from_secs(3600),
                 },
             )
+            .map(configure)
             .expect("configuration loads"),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

@@ -332,7 +332,7 @@ impl Store {
             .arg(self.config.link_window.as_millis().max(1) as u64)
             .arg(phone)
             .arg(submitter.unwrap_or(""));
-        let reply = self.submitted(&mut c, &eval).await?;
+        let reply = self.submitted(&mut c, eval).await?;
         let mut parts = array(reply)?.into_iter();
         let (outcome, incident) = match int(parts.next())? {
             0 => {
@@ -356,22 +356,30 @@ impl Store {
     /// at most `replica_ack_timeout`: a contact is acknowledged only once a failover cannot lose
     /// it. Short of it, `Unavailable`: the contact may be written, and its retry (same contact
     /// id) is a replay, which writes too (it renews the id's expiry) and so waits again.
-    async fn submitted(&self, c: &mut Conn, eval: &redis::Cmd) -> Result<Value> {
+    async fn submitted(&self, c: &mut Conn, eval: redis::Cmd) -> Result<Value> {
         let want = self.config.min_replicas_ack;
-        let mut pipe = redis::pipe();
-        pipe.add_command(eval.clone());
-        if want > 0 {
-            pipe.cmd("WAIT")
+        // Alone when no replica need confirm it: no pipeline, no copy of the packed command.
+        let pipe = (want > 0).then(|| {
+            let mut pipe = redis::pipe();
+            pipe.add_command(eval.clone())
+                .cmd("WAIT")
                 .arg(want)
                 .arg(self.config.replica_ack_timeout.as_millis().max(1) as u64);
-        }
-        let mut answer: redis::RedisResult<Vec<Value>> = pipe.query_async(c).await;
+            pipe
+        });
+        let send = async |c: &mut Conn| -> redis::RedisResult<Vec<Value>> {
+            match &pipe {
+                Some(pipe) => pipe.query_async(c).await,
+                None => Ok(vec![eval.query_async(c).await?]),
+            }
+        };
+        let mut answer = send(c).await;
         if answer
             .as_ref()
             .is_err_and(|e| e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript))
         {
             self.scripts.submit.prepare_invoke().load_async(c).await?;
-            answer = pipe.query_async(c).await;
+            answer = send(c).await;
         }
         let mut answer = answer?.into_iter();
         let reply = answer.next().ok_or_else(|| unexpected("no submit reply"))?;

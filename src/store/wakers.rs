@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 use super::Store;
+use crate::telemetry;
 
 /// How often a follower checks whether anyone still waits.
 const IDLE_CHECK: Duration = Duration::from_secs(5);
@@ -61,6 +62,7 @@ impl Wakers {
             .or_default()
             .clone();
         d.waiting.fetch_add(1, Ordering::Relaxed);
+        telemetry::claims_waiting(desk, 1.0);
         Waiter {
             wakers: self.clone(),
             name: desk.to_owned(),
@@ -120,6 +122,7 @@ impl Waiter {
 impl Drop for Waiter {
     fn drop(&mut self) {
         self.desk.waiting.fetch_sub(1, Ordering::Relaxed);
+        telemetry::claims_waiting(&self.name, -1.0);
     }
 }
 

@@ -30,6 +30,7 @@ pub const CONFIG_RELOADS: &str = "bluelight_config_reloads_total";
 pub const REFUSED: &str = "bluelight_requests_refused_total";
 pub const REDIS_UP: &str = "bluelight_redis_up";
 pub const OVERDUE_TASKS: &str = "bluelight_overdue_tasks";
+pub const CLAIMS_WAITING: &str = "bluelight_claims_waiting";
 
 /// Buckets of the latency histograms, seconds: 50 µs to 5 s.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -81,6 +82,10 @@ fn describe() {
         "How long the oldest incident in each desk's queue has waited."
     );
     describe_gauge!(DESK_OPEN, "1 when the desk is open, 0 when closed.");
+    describe_gauge!(
+        CLAIMS_WAITING,
+        "Claims waiting for work on each desk: dispatchers ready for the next incident."
+    );
     describe_counter!(
         DISPATCH_ACTIONS,
         "Dispatch actions, by action (claim, complete, release) and result."
@@ -212,6 +217,11 @@ pub fn redis_up(up: bool) {
 
 pub fn overdue_tasks(n: u64) {
     gauge!(OVERDUE_TASKS).set(n as f64);
+}
+
+/// A claim starts (`+1`) or stops (`-1`) waiting for work on `desk`.
+pub fn claims_waiting(desk: &str, change: f64) {
+    gauge!(CLAIMS_WAITING, "desk" => desk.to_owned()).increment(change);
 }
 
 /// A request refused before it was served: `unauthenticated`, `permission_denied`,

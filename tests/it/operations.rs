@@ -167,6 +167,34 @@ async fn the_metrics_endpoint_shows_contacts_and_queue_depth_without_caller_data
     assert!(
         !body.contains("07700900000") && !body.contains("Test Caller") && !body.contains("m-1")
     );
+
+    // A claim waiting for work on a desk is shown while it waits, and no longer after.
+    let waiting = "bluelight_claims_waiting{desk=\"police-south\"}";
+    let mut d = t.dispatch.clone();
+    let claim = tokio::spawn(async move {
+        d.claim_next(p::ClaimNextRequest {
+            desk: "police-south".into(),
+            dispatcher: "ps-1".into(),
+            lease_seconds: 0,
+            whole_incident: false,
+            wait_seconds: 2,
+        })
+        .await
+    });
+    let mut seen = false;
+    for _ in 0..100 {
+        let body = crate::harness::http_get(addr, "/metrics").await;
+        if body.contains(&format!("{waiting} 1")) {
+            seen = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(seen, "{waiting} never showed the waiting claim");
+    let r = claim.await.unwrap().unwrap().into_inner();
+    assert!(r.lease.is_none());
+    let body = crate::harness::http_get(addr, "/metrics").await;
+    assert!(body.contains(&format!("{waiting} 0")), "{body}");
 }
 
 #[tokio::test]

@@ -212,14 +212,14 @@ impl App {
             .into());
         }
         let wait = time_left.map_or(wait, |t| wait.min(t.saturating_sub(DEADLINE_MARGIN)));
-        let until = Instant::now() + wait;
-        let mut stopping = self.stopping.subscribe();
-        if wait.is_zero() || *stopping.borrow() {
+        if wait.is_zero() || *self.stopping.borrow() {
             return recorded(
                 "claim",
                 self.store.claim_next(desk, dispatcher, lease, whole).await,
             );
         }
+        let until = Instant::now() + wait;
+        let mut stopping = self.stopping.subscribe();
         let waiter = self.wakers.wait_on(desk);
         // Not counted as load while it waits.
         let _waiting = self.limits.waiting();

@@ -712,7 +712,71 @@ fn confidence(cond: &Cond, known: &Known) -> f32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Channel;
     use proptest::prelude::*;
+
+    /// The shipped rules' decision alone (no model): agency, grade and type.
+    fn by_rules(channel: Channel, narrative: &str) -> (Agency, u8, String) {
+        let (agency, grade, code, _) = by_rules_why(channel, narrative);
+        (agency, grade, code)
+    }
+
+    /// As [`by_rules`], with the reasons.
+    fn by_rules_why(channel: Channel, narrative: &str) -> (Agency, u8, String, String) {
+        static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
+        let engine = ENGINE.get_or_init(Engine::default_rules);
+        let contact = Contact {
+            channel,
+            narrative: narrative.into(),
+            ..Default::default()
+        };
+        let (t, _) = engine.by_rules(&contact);
+        let why = t.reasons.join("; ");
+        (t.agency, t.grade.number(), t.incident_type.to_string(), why)
+    }
+
+    #[test]
+    fn what_is_heard_on_a_silent_calls_open_line_decides_its_grade() {
+        let heard = by_rules(
+            Channel::Phone999,
+            "silent 999, line open, a man yelling and a child sobbing, something thrown",
+        );
+        assert_eq!(heard, (Agency::Police, 1, "P27".into()));
+        let nothing = by_rules(
+            Channel::Phone999,
+            "silent 999, line open, traffic noise only",
+        );
+        assert_eq!(nothing, (Agency::Police, 2, "P27".into()));
+    }
+
+    #[test]
+    fn a_medicine_taken_in_an_excessive_amount_is_an_overdose() {
+        let overdose = by_rules(
+            Channel::Phone101,
+            "my dad has swallowed a whole packet of his co-codamol, he's drowsy, I'm with him",
+        );
+        assert_eq!(overdose, (Agency::Police, 1, "P15".into()));
+        // Medicines without an amount no one takes by mistake are not.
+        let (.., why) = by_rules_why(
+            Channel::Phone101,
+            "my nan is on lots of meds and keeps forgetting them, can someone check on her",
+        );
+        assert!(!why.contains("overdose"), "{why}");
+    }
+
+    #[test]
+    fn animals_loose_on_a_road_and_power_lines_down_are_emergencies() {
+        let animals = by_rules(
+            Channel::Phone999,
+            "there's cattle loose on the A120 near Dunmow, walking down the middle in the dark",
+        );
+        assert_eq!(animals, (Agency::Police, 1, "P25".into()));
+        let cable = by_rules(
+            Channel::Phone999,
+            "the storm has brought the power line down outside the school, it's sparking",
+        );
+        assert_eq!(cable, (Agency::Fire, 1, "F16".into()));
+    }
 
     proptest! {
         /// Every rule that holds for a set of facts is among those the index names for it, so

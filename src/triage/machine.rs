@@ -39,10 +39,12 @@ const CONFIRMED: usize = 9;
 const FIRE_SIGNALS: &[&str] = &["fire", "afa", "smoke", "heat", "sprinkler", "sprinklers"];
 const OTHER_SIGNALS: &[&str] = &[
     "intruder",
+    "int",
     "burglar",
     "burglary",
     "pir",
     "panic",
+    "pa",
     "holdup",
     "hold",
     "attack",
@@ -468,6 +470,14 @@ mod tests {
             "INTRUDER, zone 3 'fire exit door'",
         );
         assert!(!f.contains(&"alarm_centre.fire_signal"), "{f:?}");
+        // As do the abbreviations operators use: INT (intruder), PA (personal attack).
+        for text in [
+            "INT / single zone. Offices. 01:15. Z8 rear fire exit door contact",
+            "PA activation, shop, 14:20, staff room by the fire door",
+        ] {
+            let f = found(Channel::AlarmReceivingCentre, text);
+            assert!(!f.contains(&"alarm_centre.fire_signal"), "{text}: {f:?}");
+        }
     }
 
     #[test]

@@ -765,6 +765,39 @@ mod tests {
     }
 
     #[test]
+    fn a_threat_to_burn_with_fuel_at_hand_is_arson_now() {
+        let threat = by_rules(
+            Channel::OnlineForm,
+            "he said he'll burn my house down and now he's pouring something from a petrol can \
+             along my fence",
+        );
+        assert_eq!(threat, (Agency::Joint, 1, "J02".into()));
+    }
+
+    #[test]
+    fn a_young_child_alone_and_a_person_among_traffic_are_at_risk_now() {
+        let child = by_rules(
+            Channel::Webchat,
+            "the little lad from next door is at the window on his own crying, no car there",
+        );
+        assert_eq!(child, (Agency::Police, 1, "P12".into()));
+        let (_, grade, _) = by_rules(
+            Channel::Phone999,
+            "a man shouting that people are after him is running in and out of the traffic",
+        );
+        assert_eq!(grade, 1);
+    }
+
+    #[test]
+    fn a_garden_fire_reaching_for_the_shed_is_an_emergency() {
+        let (agency, grade, _) = by_rules(
+            Channel::Phone999,
+            "my garden fire has spread into the hedge and the flames are getting close to the shed",
+        );
+        assert_eq!((agency, grade), (Agency::Fire, 1));
+    }
+
+    #[test]
     fn animals_loose_on_a_road_and_power_lines_down_are_emergencies() {
         let animals = by_rules(
             Channel::Phone999,

@@ -105,7 +105,6 @@ pub fn train(
         raise_to_1_at: 2.0,
         raise_one_at: 2.0,
         lower_at: 2.0,
-        lower_1_at: 2.0,
     };
     let rules_score = score(&tuning, &never, &agency_of, &model.header.type_grades);
     let mut best = (f64::MIN, Knobs::default());
@@ -117,20 +116,17 @@ pub fn train(
                 for &raise_to_1_at in &[0.25, 0.3, 0.4, 0.5, 0.6, 2.0] {
                     for &raise_one_at in &[0.5, 0.6, 0.7, 0.8, 0.9, 2.0] {
                         for &lower_at in &[0.6, 0.7, 0.8, 0.9, 2.0] {
-                            for &lower_1_at in &[0.9, 0.95, 0.97, 0.99, 2.0] {
-                                let k = Knobs {
-                                    weak_rules_below,
-                                    take_type_at,
-                                    override_at,
-                                    raise_to_1_at,
-                                    raise_one_at,
-                                    lower_at,
-                                    lower_1_at,
-                                };
-                                let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
-                                if s > best.0 {
-                                    best = (s, k);
-                                }
+                            let k = Knobs {
+                                weak_rules_below,
+                                take_type_at,
+                                override_at,
+                                raise_to_1_at,
+                                raise_one_at,
+                                lower_at,
+                            };
+                            let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
+                            if s > best.0 {
+                                best = (s, k);
                             }
                         }
                     }

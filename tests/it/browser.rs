@@ -336,6 +336,8 @@ async fn uncertain(app: &mut TestApp) -> (String, p::Question) {
         "something has happened next door, please come",
         "a car has gone into the ditch on the lane",
         "my neighbour's house, I can hear shouting",
+        "there's a man outside with something in his hand",
+        "my brother hasn't come home and he said some worrying things",
     ] {
         let t = app
             .intake
@@ -347,11 +349,30 @@ async fn uncertain(app: &mut TestApp) -> (String, p::Question) {
             .into_inner()
             .triage
             .expect("triage");
-        if let (true, Some(q)) = (t.needs_confirmation, t.next_question) {
+        let Some(q) = t.next_question.filter(|_| t.needs_confirmation) else {
+            continue;
+        };
+        // The console's first answer to the question must change what the handler sees, or
+        // the test could not tell a re-triage from none.
+        let mut answered = call("q", narrative);
+        answered.answers = Some(first_value_of(&q.field));
+        let a = app
+            .intake
+            .preview_triage(p::PreviewTriageRequest {
+                contact: Some(answered),
+            })
+            .await
+            .expect("preview")
+            .into_inner()
+            .triage
+            .expect("triage");
+        if a.reasons != t.reasons {
             return (narrative.into(), q);
         }
     }
-    panic!("none of the narratives needs confirming: pick another");
+    panic!(
+        "no narrative needs confirming with a question whose first answer changes the decision: pick another"
+    );
 }
 
 /// Answers with `field` set to its first value after "unknown" (the first button the console

@@ -739,7 +739,7 @@ mod tests {
     fn what_is_heard_on_a_silent_calls_open_line_decides_its_grade() {
         let heard = by_rules(
             Channel::Phone999,
-            "silent 999, line open, a man yelling and a child sobbing, something thrown",
+            "silent 999, line open, a man yelling and a woman sobbing, something thrown",
         );
         assert_eq!(heard, (Agency::Police, 1, "P27".into()));
         let nothing = by_rules(
@@ -756,12 +756,16 @@ mod tests {
             "my dad has swallowed a whole packet of his co-codamol, he's drowsy, I'm with him",
         );
         assert_eq!(overdose, (Agency::Police, 1, "P15".into()));
-        // Medicines without an amount no one takes by mistake are not.
-        let (.., why) = by_rules_why(
-            Channel::Phone101,
-            "my nan is on lots of meds and keeps forgetting them, can someone check on her",
-        );
-        assert!(!why.contains("overdose"), "{why}");
+        // Medicines without an amount no one takes by mistake, or not taken, are not.
+        for narrative in [
+            "my nan has taken her tablets but seems confused, can someone check on her",
+            "my dad had a fall, he's on a lot of tablets for his heart",
+            "a shoplifter took boxes of paracetamol from Boots and ran off",
+            "my partner took all his things and his tablets and left",
+        ] {
+            let (.., why) = by_rules_why(Channel::Phone101, narrative);
+            assert!(!why.contains("overdose"), "{narrative}: {why}");
+        }
     }
 
     #[test]
@@ -772,6 +776,14 @@ mod tests {
              along my fence",
         );
         assert_eq!(threat, (Agency::Joint, 1, "J02".into()));
+        // Fuel pouring out of a tank, or a torch in the dark, is no threat to burn.
+        for narrative in [
+            "a lorry has split its tank and is pouring fuel across the roundabout",
+            "a man with a torch the last half hour by the vans, think he's siphoning diesel",
+        ] {
+            let (_, _, t) = by_rules(Channel::Phone999, narrative);
+            assert_ne!(t, "J02", "{narrative}");
+        }
     }
 
     #[test]
@@ -786,6 +798,14 @@ mod tests {
             "a man shouting that people are after him is running in and out of the traffic",
         );
         assert_eq!(grade, 1);
+        // Hours and adults are not young children alone.
+        for narrative in [
+            "my husband went out about four hours ago and hasn't come home",
+            "my ex won't leave me alone, keeps messaging about seeing our little girl",
+        ] {
+            let (_, _, t) = by_rules(Channel::Phone101, narrative);
+            assert_ne!(t, "P12", "{narrative}");
+        }
     }
 
     #[test]
@@ -798,17 +818,17 @@ mod tests {
     }
 
     #[test]
-    fn animals_loose_on_a_road_and_power_lines_down_are_emergencies() {
-        let animals = by_rules(
-            Channel::Phone999,
-            "there's cattle loose on the A120 near Dunmow, walking down the middle in the dark",
-        );
-        assert_eq!(animals, (Agency::Police, 1, "P25".into()));
+    fn power_lines_down_are_emergencies_and_phone_lines_are_not() {
         let cable = by_rules(
             Channel::Phone999,
             "the storm has brought the power line down outside the school, it's sparking",
         );
         assert_eq!(cable, (Agency::Fire, 1, "F16".into()));
+        let (_, grade, t) = by_rules(
+            Channel::Phone101,
+            "the BT pole has snapped in the wind and the phone line is down across the lane",
+        );
+        assert!(t != "F16" || grade > 1, "{t} {grade}");
     }
 
     proptest! {

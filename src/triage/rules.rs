@@ -470,6 +470,35 @@ fn resolve(
     }
 }
 
+/// Where a define reads a fact that a later define also asserts: defines run in file order, so
+/// the later assertion is not seen there (a define of `b` from `a`, above a define of `a` from
+/// `c`, never holds on `c` alone). A rules file that does not parse has no warnings here.
+pub fn late_define_warnings(source: &str) -> Vec<String> {
+    let Ok(parsed) = toml::from_str::<RulesFile>(source) else {
+        return Vec::new();
+    };
+    let line = |span: std::ops::Range<usize>| source[..span.start].matches('\n').count() + 1;
+    let defines: Vec<_> = parsed
+        .define
+        .iter()
+        .map(|d| (d.get_ref(), line(d.span())))
+        .collect();
+    let mut out = Vec::new();
+    for (i, (d, at)) in defines.iter().enumerate() {
+        let read = d.when.all.iter().chain(&d.when.any).chain(&d.when.none);
+        for fact in read {
+            if let Some((_, later)) = defines[i + 1..].iter().find(|(l, _)| l.fact == *fact) {
+                out.push(format!(
+                    "line {at}: define {:?} reads {fact:?}, which the define at line {later} \
+                     also asserts, later: that assertion is not seen here",
+                    d.fact
+                ));
+            }
+        }
+    }
+    out
+}
+
 /// Where a grade-1 decision can rest on one word and nothing else: a type of grade 1, or a
 /// raise to grade 1, whose condition a single one-word phrase can satisfy (through cues and
 /// defines). Such a word needs context, in a longer phrase or an `[[ignore]]` for its other

@@ -166,10 +166,7 @@ pub(super) fn train(
 pub(super) fn check_rules(file: &Path) -> Result<(), String> {
     let engine = Engine::load(file).map_err(|e| e.to_string())?;
     let source = std::fs::read_to_string(file).map_err(|e| e.to_string())?;
-    for w in crate::triage::single_word_warnings(&source)
-        .into_iter()
-        .chain(crate::triage::late_define_warnings(&source))
-    {
+    for w in crate::triage::warnings(&source) {
         println!("{}: warning: {w}", file.display());
     }
     if !engine.model_matches_rules() {

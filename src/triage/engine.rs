@@ -721,6 +721,14 @@ mod tests {
         (agency, grade, code)
     }
 
+    /// Asserts that the rules decide none of `narratives` (on `channel`) as type `code`.
+    fn never_type(channel: Channel, code: &str, narratives: &[&str]) {
+        for narrative in narratives {
+            let (_, _, t) = by_rules(channel, narrative);
+            assert_ne!(t, code, "{narrative}");
+        }
+    }
+
     /// As [`by_rules`], with the reasons.
     fn by_rules_why(channel: Channel, narrative: &str) -> (Agency, u8, String, String) {
         static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
@@ -777,13 +785,14 @@ mod tests {
         );
         assert_eq!(threat, (Agency::Joint, 1, "J02".into()));
         // Fuel pouring out of a tank, or a torch in the dark, is no threat to burn.
-        for narrative in [
-            "a lorry has split its tank and is pouring fuel across the roundabout",
-            "a man with a torch the last half hour by the vans, think he's siphoning diesel",
-        ] {
-            let (_, _, t) = by_rules(Channel::Phone999, narrative);
-            assert_ne!(t, "J02", "{narrative}");
-        }
+        never_type(
+            Channel::Phone999,
+            "J02",
+            &[
+                "a lorry has split its tank and is pouring fuel across the roundabout",
+                "a man with a torch the last half hour by the vans, think he's siphoning diesel",
+            ],
+        );
     }
 
     #[test]
@@ -799,13 +808,14 @@ mod tests {
         );
         assert_eq!(grade, 1);
         // Hours and adults are not young children alone.
-        for narrative in [
-            "my husband went out about four hours ago and hasn't come home",
-            "my ex won't leave me alone, keeps messaging about seeing our little girl",
-        ] {
-            let (_, _, t) = by_rules(Channel::Phone101, narrative);
-            assert_ne!(t, "P12", "{narrative}");
-        }
+        never_type(
+            Channel::Phone101,
+            "P12",
+            &[
+                "my husband went out about four hours ago and hasn't come home",
+                "my ex won't leave me alone, keeps messaging about seeing our little girl",
+            ],
+        );
     }
 
     #[test]

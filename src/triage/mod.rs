@@ -15,7 +15,7 @@ mod text;
 
 pub use engine::Engine;
 use model::Model;
-pub use rules::{DEFAULT_RULES, RulesError, compile, late_define_warnings, single_word_warnings};
+pub use rules::{DEFAULT_RULES, RulesError, compile, warnings};
 
 /// The model trained beside the shipped rules (`bluelight train` writes it).
 pub const DEFAULT_MODEL: &[u8] = include_bytes!("../../config/triage.model");
@@ -67,16 +67,16 @@ mod tests {
     fn a_define_reading_a_fact_a_later_define_asserts_is_warned_of() {
         let rules = "[[define]]\nfact = \"b\"\nwhen.any = [\"a\"]\n\n\
                      [[define]]\nfact = \"a\"\nwhen.any = [\"c\"]\n";
-        let warnings = late_define_warnings(rules);
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        let found = warnings(rules);
+        assert_eq!(found.len(), 1, "{found:?}");
         assert!(
-            warnings[0].starts_with("line 1: define \"b\" reads \"a\", which the define at line 5"),
-            "{warnings:?}"
+            found[0].starts_with("line 1: define \"b\" reads \"a\", which the define at line 5"),
+            "{found:?}"
         );
         // In the right order, nothing to say.
         let ordered = "[[define]]\nfact = \"a\"\nwhen.any = [\"c\"]\n\n\
                        [[define]]\nfact = \"b\"\nwhen.any = [\"a\"]\n";
-        assert!(late_define_warnings(ordered).is_empty());
+        assert!(warnings(ordered).is_empty());
     }
 
     /// The error the shipped rules with `extra` appended compile to, as `file`.

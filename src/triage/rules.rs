@@ -153,10 +153,7 @@ impl Problems<'_> {
 /// Compiles a rules file. `file` names it in error messages.
 pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
     let parsed: RulesFile = toml::from_str(source).map_err(|e| {
-        let line = e
-            .span()
-            .map(|s| source[..s.start.min(source.len())].matches('\n').count() + 1)
-            .unwrap_or(0);
+        let line = e.span().map(|s| line_of(source, s.start)).unwrap_or(0);
         RulesError {
             problems: vec![format!("{file}:{line}: {}", e.message())],
         }
@@ -470,18 +467,31 @@ fn resolve(
     }
 }
 
-/// Where a define reads a fact that a later define also asserts: defines run in file order, so
-/// the later assertion is not seen there (a define of `b` from `a`, above a define of `a` from
-/// `c`, never holds on `c` alone). A rules file that does not parse has no warnings here.
-pub fn late_define_warnings(source: &str) -> Vec<String> {
+/// The line of byte `offset` in `source`, from 1.
+fn line_of(source: &str, offset: usize) -> usize {
+    source[..offset.min(source.len())].matches('\n').count() + 1
+}
+
+/// What `bluelight rules check` warns of in a rules file that compiles: grade-1 decisions that
+/// can rest on one word, and defines that read a fact only a later define asserts. A rules file
+/// that does not parse has no warnings here; `compile` reports it.
+pub fn warnings(source: &str) -> Vec<String> {
     let Ok(parsed) = toml::from_str::<RulesFile>(source) else {
         return Vec::new();
     };
-    let line = |span: std::ops::Range<usize>| source[..span.start].matches('\n').count() + 1;
+    let mut out = single_word_warnings(source, &parsed);
+    out.extend(late_define_warnings(source, &parsed));
+    out
+}
+
+/// Where a define reads a fact that a later define also asserts: defines run in file order, so
+/// the later assertion is not seen there (a define of `b` from `a`, above a define of `a` from
+/// `c`, never holds on `c` alone).
+fn late_define_warnings(source: &str, parsed: &RulesFile) -> Vec<String> {
     let defines: Vec<_> = parsed
         .define
         .iter()
-        .map(|d| (d.get_ref(), line(d.span())))
+        .map(|d| (d.get_ref(), line_of(source, d.span().start)))
         .collect();
     let mut out = Vec::new();
     for (i, (d, at)) in defines.iter().enumerate() {
@@ -502,12 +512,8 @@ pub fn late_define_warnings(source: &str) -> Vec<String> {
 /// Where a grade-1 decision can rest on one word and nothing else: a type of grade 1, or a
 /// raise to grade 1, whose condition a single one-word phrase can satisfy (through cues and
 /// defines). Such a word needs context, in a longer phrase or an `[[ignore]]` for its other
-/// senses, or a red herring ("rubble" dumped in a lay-by) becomes an emergency. A rules file
-/// that does not parse has no warnings here; `compile` reports it.
-pub fn single_word_warnings(source: &str) -> Vec<String> {
-    let Ok(parsed) = toml::from_str::<RulesFile>(source) else {
-        return Vec::new();
-    };
+/// senses, or a red herring ("rubble" dumped in a lay-by) becomes an emergency.
+fn single_word_warnings(source: &str, parsed: &RulesFile) -> Vec<String> {
     // The one-word phrases that alone assert each fact, cues first, then defines in order.
     let mut singles: HashMap<String, Vec<String>> = HashMap::new();
     for cue in &parsed.cue {
@@ -534,15 +540,14 @@ pub fn single_word_warnings(source: &str) -> Vec<String> {
         let words = alone(&d.when, &singles);
         singles.entry(d.fact.clone()).or_default().extend(words);
     }
-    let line = |span: std::ops::Range<usize>| source[..span.start].matches('\n').count() + 1;
     let mut out = Vec::new();
-    let mut warn = |span, rule: String, mut words: Vec<String>| {
+    let mut warn = |span: std::ops::Range<usize>, rule: String, mut words: Vec<String>| {
         words.sort();
         words.dedup();
         if !words.is_empty() {
             out.push(format!(
                 "line {}: {rule} reaches grade 1 on one word alone: {}",
-                line(span),
+                line_of(source, span.start),
                 words.join(", ")
             ));
         }

@@ -328,6 +328,19 @@ async fn a_bad_postcode_is_named_in_the_error_summary_and_nothing_is_written() {
     b.close().await;
 }
 
+/// The service's preview of a contact's triage.
+async fn preview(app: &mut TestApp, contact: p::Contact) -> p::Triage {
+    app.intake
+        .preview_triage(p::PreviewTriageRequest {
+            contact: Some(contact),
+        })
+        .await
+        .expect("preview")
+        .into_inner()
+        .triage
+        .expect("triage")
+}
+
 /// A narrative whose decision needs confirming, and the question the preview asks.
 async fn uncertain(app: &mut TestApp) -> (String, p::Question) {
     for narrative in [
@@ -339,16 +352,7 @@ async fn uncertain(app: &mut TestApp) -> (String, p::Question) {
         "there's a man outside with something in his hand",
         "my brother hasn't come home and he said some worrying things",
     ] {
-        let t = app
-            .intake
-            .preview_triage(p::PreviewTriageRequest {
-                contact: Some(call("q", narrative)),
-            })
-            .await
-            .expect("preview")
-            .into_inner()
-            .triage
-            .expect("triage");
+        let t = preview(app, call("q", narrative)).await;
         let Some(q) = t.next_question.filter(|_| t.needs_confirmation) else {
             continue;
         };
@@ -356,16 +360,7 @@ async fn uncertain(app: &mut TestApp) -> (String, p::Question) {
         // the test could not tell a re-triage from none.
         let mut answered = call("q", narrative);
         answered.answers = Some(first_value_of(&q.field));
-        let a = app
-            .intake
-            .preview_triage(p::PreviewTriageRequest {
-                contact: Some(answered),
-            })
-            .await
-            .expect("preview")
-            .into_inner()
-            .triage
-            .expect("triage");
+        let a = preview(app, answered).await;
         if a.reasons != t.reasons {
             return (narrative.into(), q);
         }
@@ -441,16 +436,7 @@ async fn the_console_decides_as_the_handler_types_and_asks_the_next_question() {
     // What the console shows is the service's decision with that answer (its first value).
     let mut answered = call("q", &narrative);
     answered.answers = Some(first_value_of(&question.field));
-    let want = app
-        .intake
-        .preview_triage(p::PreviewTriageRequest {
-            contact: Some(answered),
-        })
-        .await
-        .expect("preview")
-        .into_inner()
-        .triage
-        .expect("triage");
+    let want = preview(&mut app, answered).await;
     let shown = b
         .wait_text("#type", |t| t.starts_with(&want.incident_type))
         .await;

@@ -161,8 +161,8 @@ pub(super) fn train(
 }
 
 /// `bluelight rules check FILE`: compiles the rules (and the model beside them), then warns
-/// where a grade-1 decision rests on one word, where a define reads a fact only a later define
-/// asserts, and where the model was trained beside other rules.
+/// where a grade-1 decision rests on one word, and where the model was trained beside other
+/// rules.
 pub(super) fn check_rules(file: &Path) -> Result<(), String> {
     let engine = Engine::load(file).map_err(|e| e.to_string())?;
     let source = std::fs::read_to_string(file).map_err(|e| e.to_string())?;

@@ -63,20 +63,58 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// Builtins for the tests below: a cue of `c` ("smoke") and a type for each derived fact.
+    fn with_defines(defines: &str) -> String {
+        format!(
+            "[[cue]]\nfact = \"c\"\nphrases = [\"smoke\"]\n\n{defines}\n\
+             [[type]]\ncode = \"F01\"\nname = \"b\"\nagency = \"FIRE\"\ngrade = 1\n\
+             when.all = [\"b\"]\n\n\
+             [[type]]\ncode = \"X01\"\nname = \"none\"\nagency = \"NONE\"\ngrade = 4\nreferral = \"OTHER\"\n"
+        )
+    }
+
     #[test]
-    fn a_define_reading_a_fact_a_later_define_asserts_is_warned_of() {
-        let rules = "[[define]]\nfact = \"b\"\nwhen.any = [\"a\"]\n\n\
+    fn a_define_sees_what_a_define_below_it_derives() {
+        let contact = crate::domain::Contact {
+            narrative: "smoke".into(),
+            ..Default::default()
+        };
+        // b from a stands above a from c: b still holds on c.
+        let below = "[[define]]\nfact = \"b\"\nwhen.any = [\"a\"]\n\n\
                      [[define]]\nfact = \"a\"\nwhen.any = [\"c\"]\n";
-        let found = warnings(rules);
-        assert_eq!(found.len(), 1, "{found:?}");
+        let above = "[[define]]\nfact = \"a\"\nwhen.any = [\"c\"]\n\n\
+                     [[define]]\nfact = \"b\"\nwhen.any = [\"a\"]\n";
+        for defines in [below, above] {
+            let engine = compile("t.toml", &with_defines(defines)).expect("compiles");
+            let t = engine.classify(&contact);
+            assert_eq!(&*t.incident_type, "F01", "{defines}: {:?}", t.reasons);
+            assert!(
+                t.reasons[0].contains("b (a (c [said \"smoke\"]))"),
+                "{:?}",
+                t.reasons
+            );
+        }
+        // And a define that rules out what a define below it derives sees it too.
+        let none = "[[define]]\nfact = \"b\"\nwhen.any = [\"c\"]\nwhen.none = [\"a\"]\n\n\
+                    [[define]]\nfact = \"a\"\nwhen.any = [\"c\"]\n";
+        let engine = compile("t.toml", &with_defines(none)).expect("compiles");
+        assert_eq!(&*engine.classify(&contact).incident_type, "X01");
+    }
+
+    #[test]
+    fn defines_reading_each_other_in_a_circle_are_refused() {
+        let circle = "[[define]]\nfact = \"a\"\nwhen.any = [\"b\"]\n\n\
+                      [[define]]\nfact = \"b\"\nwhen.any = [\"a\", \"c\"]\n";
+        let err = match compile("t.toml", &with_defines(circle)) {
+            Ok(_) => panic!("a circle compiled"),
+            Err(e) => e.to_string(),
+        };
         assert!(
-            found[0].starts_with("line 1: define \"b\" reads \"a\", which the define at line 5"),
-            "{found:?}"
+            err.contains(
+                "t.toml:5: define \"a\": defines \"a\", \"b\" read each other's facts in a circle"
+            ),
+            "{err}"
         );
-        // In the right order, nothing to say.
-        let ordered = "[[define]]\nfact = \"a\"\nwhen.any = [\"c\"]\n\n\
-                       [[define]]\nfact = \"b\"\nwhen.any = [\"a\"]\n";
-        assert!(warnings(ordered).is_empty());
     }
 
     /// The error the shipped rules with `extra` appended compile to, as `file`.

@@ -140,11 +140,7 @@ struct Problems<'a> {
 
 impl Problems<'_> {
     fn at(&mut self, span: std::ops::Range<usize>, rule: &str, message: impl std::fmt::Display) {
-        let line = self.source[..span.start.min(self.source.len())]
-            .bytes()
-            .filter(|b| *b == b'\n')
-            .count()
-            + 1;
+        let line = line_of(self.source, span.start);
         self.list
             .push(format!("{}:{line}: {rule}: {message}", self.file));
     }
@@ -239,14 +235,44 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         }
     }
 
-    // Defines may use builtins, cue facts and earlier defines: a later define is not interned yet.
-    let mut defines = Vec::new();
-    for d in &parsed.define {
-        let rule = format!("define {:?}", d.get_ref().fact);
-        let cond = resolve(&mut p, d.span(), &rule, &d.get_ref().when, &facts);
-        let fact = intern(&d.get_ref().fact, &mut facts);
-        defines.push((fact, cond));
-    }
+    // Defines may read builtins, cue facts and each other's facts, wherever they stand in the
+    // file: they run in the order of what they read (see `define_order`).
+    let asserted: Vec<usize> = parsed
+        .define
+        .iter()
+        .map(|d| intern(&d.get_ref().fact, &mut facts))
+        .collect();
+    let conds: Vec<Cond> = parsed
+        .define
+        .iter()
+        .map(|d| {
+            let rule = format!("define {:?}", d.get_ref().fact);
+            resolve(&mut p, d.span(), &rule, &d.get_ref().when, &facts)
+        })
+        .collect();
+    let defines: Vec<(usize, Cond)> = match define_order(&asserted, &conds) {
+        Ok(order) => order
+            .into_iter()
+            .map(|i| (asserted[i], conds[i].clone()))
+            .collect(),
+        Err(cycle) => {
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&i| format!("{:?}", parsed.define[i].get_ref().fact))
+                .collect();
+            let d = &parsed.define[cycle[0]];
+            p.at(
+                d.span(),
+                &format!("define {:?}", d.get_ref().fact),
+                format!(
+                    "defines {} read each other's facts in a circle: no order runs each after \
+                     what it reads",
+                    names.join(", ")
+                ),
+            );
+            Vec::new()
+        }
+    };
     if facts.len() > MAX_FACTS {
         p.at(
             0..0,
@@ -454,7 +480,7 @@ fn resolve(
                 None => p.at(
                     span.clone(),
                     rule,
-                    format!("unknown fact {n:?}: no answer, cue or earlier define asserts it"),
+                    format!("unknown fact {n:?}: no answer, cue or define asserts it"),
                 ),
             }
         }
@@ -467,46 +493,52 @@ fn resolve(
     }
 }
 
+/// The order the defines run in: each after every other define asserting a fact it reads, so
+/// that it sees what they derive (a define of `b` from `a` runs after a define of `a` from `c`,
+/// wherever either stands), and otherwise in file order. `asserted[i]` is define `i`'s fact and
+/// `conds[i]` what it reads. Defines that read each other's facts in a circle have no such
+/// order: `Err` lists them.
+fn define_order(asserted: &[usize], conds: &[Cond]) -> Result<Vec<usize>, Vec<usize>> {
+    let reads = |c: &Cond| c.all.or(&c.any).or(&c.none);
+    // waits_on[i]: the other defines whose fact define i reads.
+    let waits_on: Vec<Vec<usize>> = conds
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let read = reads(c);
+            (0..asserted.len())
+                .filter(|&j| j != i && asserted[j] != asserted[i] && read.contains(asserted[j]))
+                .collect()
+        })
+        .collect();
+    let mut placed = vec![false; conds.len()];
+    let mut order = Vec::with_capacity(conds.len());
+    while order.len() < conds.len() {
+        // The first define in the file whose writers have all run.
+        let ready =
+            (0..conds.len()).find(|&i| !placed[i] && waits_on[i].iter().all(|&j| placed[j]));
+        let Some(i) = ready else {
+            return Err((0..conds.len()).filter(|&i| !placed[i]).collect());
+        };
+        placed[i] = true;
+        order.push(i);
+    }
+    Ok(order)
+}
+
 /// The line of byte `offset` in `source`, from 1.
 fn line_of(source: &str, offset: usize) -> usize {
     source[..offset.min(source.len())].matches('\n').count() + 1
 }
 
 /// What `bluelight rules check` warns of in a rules file that compiles: grade-1 decisions that
-/// can rest on one word, and defines that read a fact only a later define asserts. A rules file
-/// that does not parse has no warnings here; `compile` reports it.
+/// can rest on one word. A rules file that does not parse has no warnings here; `compile`
+/// reports it.
 pub fn warnings(source: &str) -> Vec<String> {
     let Ok(parsed) = toml::from_str::<RulesFile>(source) else {
         return Vec::new();
     };
-    let mut out = single_word_warnings(source, &parsed);
-    out.extend(late_define_warnings(source, &parsed));
-    out
-}
-
-/// Where a define reads a fact that a later define also asserts: defines run in file order, so
-/// the later assertion is not seen there (a define of `b` from `a`, above a define of `a` from
-/// `c`, never holds on `c` alone).
-fn late_define_warnings(source: &str, parsed: &RulesFile) -> Vec<String> {
-    let defines: Vec<_> = parsed
-        .define
-        .iter()
-        .map(|d| (d.get_ref(), line_of(source, d.span().start)))
-        .collect();
-    let mut out = Vec::new();
-    for (i, (d, at)) in defines.iter().enumerate() {
-        let read = d.when.all.iter().chain(&d.when.any).chain(&d.when.none);
-        for fact in read {
-            if let Some((_, later)) = defines[i + 1..].iter().find(|(l, _)| l.fact == *fact) {
-                out.push(format!(
-                    "line {at}: define {:?} reads {fact:?}, which the define at line {later} \
-                     also asserts, later: that assertion is not seen here",
-                    d.fact
-                ));
-            }
-        }
-    }
-    out
+    single_word_warnings(source, &parsed)
 }
 
 /// Where a grade-1 decision can rest on one word and nothing else: a type of grade 1, or a

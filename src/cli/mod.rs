@@ -265,6 +265,9 @@ pub enum Command {
         /// Passes over the training part
         #[arg(long, default_value_t = TrainOptions::default().epochs)]
         epochs: u32,
+        /// Runs of training, each shuffled with the next seed, whose weights are averaged
+        #[arg(long, default_value_t = TrainOptions::default().runs, value_parser = clap::value_parser!(u32).range(1..=50))]
+        runs: u32,
         /// log2 of the number of hashed feature buckets
         #[arg(long, default_value_t = TrainOptions::default().bits, value_parser = clap::value_parser!(u32).range(8..=20))]
         bits: u32,
@@ -420,6 +423,7 @@ pub fn run(cli: Cli) -> ExitCode {
             out,
             seed,
             epochs,
+            runs,
             bits,
             rate,
             l2,
@@ -429,6 +433,7 @@ pub fn run(cli: Cli) -> ExitCode {
                 bits,
                 epochs,
                 seed,
+                runs,
                 rate,
                 l2,
             };

@@ -113,7 +113,7 @@ pub fn train(
     for &weak_rules_below in &[0.6, 0.65, 0.7, 0.75, 0.8, 0.85, 0.9, 1.01] {
         for &take_type_at in &[0.4, 0.5, 0.6, 0.7] {
             for &override_at in &[0.7, 0.8, 0.9, 2.0] {
-                for &raise_to_1_at in &[0.25, 0.3, 0.4, 0.5, 0.6, 2.0] {
+                for &raise_to_1_at in &[0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 2.0] {
                     for &raise_one_at in &[0.5, 0.6, 0.7, 0.8, 0.9, 2.0] {
                         for &lower_at in &[0.6, 0.7, 0.8, 0.9, 2.0] {
                             let k = Knobs {

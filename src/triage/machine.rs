@@ -112,6 +112,20 @@ const SILENT: &[&str] = &[
     "call dropped",
     "no coherent",
 ];
+/// What it says when someone answers but not coherently (policy 18: an automatic trigger with no
+/// coherent voice answer), which outweighs their words.
+const INCOHERENT: &[&str] = &[
+    "confused",
+    "incoherent",
+    "slurred",
+    "slurring",
+    "not making sense",
+    "disorientated",
+    "disoriented",
+    "dazed",
+    "mumbling",
+    "not coherent",
+];
 /// What it says when someone does answer.
 const SPEAKS: &[&str] = &[
     "says",
@@ -206,7 +220,8 @@ fn ecall(text: &str, out: &mut Vec<usize>) {
     let speaks = SPEAKS.iter().any(|p| contains_phrase(voice, p))
         || text.contains('\'')
         || text.contains('"');
-    if silent && !speaks {
+    let incoherent = INCOHERENT.iter().any(|p| contains_phrase(voice, p));
+    if (silent && !speaks) || incoherent {
         out.push(NO_VOICE);
     } else if speaks {
         out.push(VOICE);
@@ -415,6 +430,12 @@ mod tests {
             answered.contains(&"ecall.voice") && !answered.contains(&"ecall.no_voice"),
             "{answered:?}"
         );
+        // Words, but no coherent answer.
+        let confused = found(
+            Channel::Ecall,
+            "eCall automatic | petrol | 1 occ | Voice: elderly female, confused - 'where am I?'",
+        );
+        assert!(confused.contains(&"ecall.no_voice"), "{confused:?}");
         assert!(
             found(
                 Channel::Ecall,

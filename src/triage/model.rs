@@ -122,10 +122,17 @@ pub struct Header {
 pub struct Training {
     pub seed: u64,
     pub epochs: u32,
+    /// Runs averaged (1 in files written before runs were).
+    #[serde(default = "one_run")]
+    pub runs: u32,
     pub examples: usize,
     /// FNV-1a of the rules source the features were taken with: a model is only as good as the
     /// rules it learned beside.
     pub rules_hash: String,
+}
+
+fn one_run() -> u32 {
+    1
 }
 
 /// A trained model, its weights quantised to signed bytes.
@@ -496,6 +503,9 @@ pub struct TrainOptions {
     pub bits: u32,
     pub epochs: u32,
     pub seed: u64,
+    /// Runs of SGD, each shuffling with its own seed (`seed`, `seed + 1`, ...), whose weights are
+    /// averaged: one run's model depends on the order it met the examples in more than on them.
+    pub runs: u32,
     pub rate: f32,
     pub l2: f32,
 }
@@ -506,6 +516,7 @@ impl Default for TrainOptions {
             bits: 15,
             epochs: 25,
             seed: 14,
+            runs: 5,
             rate: 6.0,
             l2: 1e-5,
         }
@@ -563,6 +574,16 @@ impl Head {
             .for_each(|(b, g)| *b -= rate * g);
     }
 
+    /// Adds `other`'s weights and biases, times `by`.
+    fn add(&mut self, other: &Head, by: f32) {
+        for (w, o) in self.w.iter_mut().zip(&other.w) {
+            *w += by * o;
+        }
+        for (b, o) in self.bias.iter_mut().zip(&other.bias) {
+            *b += by * o;
+        }
+    }
+
     /// The weights as signed bytes and the scale that turns them back.
     fn quantised(&self) -> (Vec<i8>, f32) {
         let max = self.w.iter().fold(0f32, |m, w| m.max(w.abs()));
@@ -570,6 +591,29 @@ impl Head {
         let q = self.w.iter().map(|w| (w / scale).round() as i8).collect();
         (q, scale)
     }
+}
+
+/// One run of SGD over `examples`, shuffled with `seed`: the type head (`types` classes) and the
+/// grade head.
+fn fit(types: usize, examples: &[Example], opts: &TrainOptions, seed: u64) -> (Head, Head) {
+    let buckets = 1usize << opts.bits;
+    let mut type_head = Head::new(buckets, types);
+    let mut grade_head = Head::new(buckets, GRADES);
+    let mut order: Vec<usize> = (0..examples.len()).collect();
+    let mut rng = SplitMix(seed);
+    for epoch in 0..opts.epochs {
+        for i in (1..order.len()).rev() {
+            order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
+        }
+        let rate = opts.rate / (1.0 + epoch as f32);
+        for &i in &order {
+            let e = &examples[i];
+            let x = 1.0 / (e.buckets.len().max(1) as f32).sqrt();
+            type_head.step(&e.buckets, x, e.type_class, rate, opts.l2);
+            grade_head.step(&e.buckets, x, usize::from(e.grade - 1), rate, opts.l2);
+        }
+    }
+    (type_head, grade_head)
 }
 
 fn softmax(z: &mut [f32]) {
@@ -592,21 +636,13 @@ impl Model {
         rules_hash: String,
     ) -> Model {
         let buckets = 1usize << opts.bits;
+        let runs = opts.runs.max(1);
         let mut type_head = Head::new(buckets, types.len());
         let mut grade_head = Head::new(buckets, GRADES);
-        let mut order: Vec<usize> = (0..examples.len()).collect();
-        let mut rng = SplitMix(opts.seed);
-        for epoch in 0..opts.epochs {
-            for i in (1..order.len()).rev() {
-                order.swap(i, (rng.next() % (i as u64 + 1)) as usize);
-            }
-            let rate = opts.rate / (1.0 + epoch as f32);
-            for &i in &order {
-                let e = &examples[i];
-                let x = 1.0 / (e.buckets.len().max(1) as f32).sqrt();
-                type_head.step(&e.buckets, x, e.type_class, rate, opts.l2);
-                grade_head.step(&e.buckets, x, usize::from(e.grade - 1), rate, opts.l2);
-            }
+        for run in 0..runs {
+            let (t, g) = fit(types.len(), examples, &opts, opts.seed + u64::from(run));
+            type_head.add(&t, 1.0 / runs as f32);
+            grade_head.add(&g, 1.0 / runs as f32);
         }
         let mut counts = vec![[1.0f32; GRADES]; types.len()];
         for e in examples {
@@ -634,6 +670,7 @@ impl Model {
                 training: Training {
                     seed: opts.seed,
                     epochs: opts.epochs,
+                    runs,
                     examples: examples.len(),
                     rules_hash,
                 },
@@ -901,6 +938,42 @@ mod tests {
     #[test]
     fn training_is_deterministic_for_a_seed() {
         assert_eq!(trained().to_bytes(), trained().to_bytes());
+    }
+
+    #[test]
+    fn averaged_runs_are_the_mean_of_runs_from_successive_seeds() {
+        let train = |seed, runs| {
+            let opts = TrainOptions {
+                bits: 10,
+                epochs: 5,
+                seed,
+                runs,
+                ..TrainOptions::default()
+            };
+            Model::train(
+                vec!["F01".into(), "P08".into()],
+                &examples(10),
+                opts,
+                "r".into(),
+            )
+        };
+        let (a, b, both) = (train(3, 1), train(4, 1), train(3, 2));
+        assert_ne!(a.header.type_bias, b.header.type_bias);
+        let bias = |m: &Model| {
+            m.header
+                .type_bias
+                .iter()
+                .chain(&m.header.grade_bias)
+                .copied()
+                .collect::<Vec<f32>>()
+        };
+        for ((x, y), m) in bias(&a).iter().zip(bias(&b)).zip(bias(&both)) {
+            assert!(
+                (m - (x + y) / 2.0).abs() < 1e-5,
+                "{m} is not the mean of {x} and {y}"
+            );
+        }
+        assert_eq!(both.header.training.runs, 2);
     }
 
     #[test]

@@ -30,11 +30,13 @@ fn the_development_part_figures_do_not_regress() {
     let r = report(cases.iter().filter(|c| learn::is_development(&c.id)));
     // What the shipped rules and model reach (docs/triage-quality.md), less a small margin:
     // change these only upwards. Session 13 traded over-triage (bound 0.12 to 0.13) for
-    // grade-1 under-triage (0.04 to 0.035): the model no longer lowers a grade 1.
+    // grade-1 under-triage (0.04 to 0.035): the model no longer lowers a grade 1. Session 14
+    // traded again (0.13 to 0.15, 0.035 to 0.03): the model raises to grade 1 from a 10%
+    // likelihood where it was 25%, as fresh blind batches missed 5% of their emergencies.
     assert!(r.agency_accuracy() >= 0.93, "{r}");
     assert!(r.grade_accuracy() >= 0.83, "{r}");
-    assert!(r.under_triage() <= 0.035, "{r}");
-    assert!(r.over_triage() <= 0.13, "{r}");
+    assert!(r.under_triage() <= 0.03, "{r}");
+    assert!(r.over_triage() <= 0.15, "{r}");
 }
 
 #[test]

@@ -857,38 +857,32 @@ impl Store {
 
     /// Depth, oldest wait and open/closed of each desk, in one round trip.
     pub async fn desk_stats(&self, desks: &[&str]) -> Result<Vec<DeskStats>> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("TIME").hgetall(self.key("desks"));
-        for d in desks {
-            pipe.zcard(self.key(&format!("q:{d}")));
-            pipe.cmd("ZRANGE")
-                .arg(self.key(&format!("qt:{d}")))
-                .arg(0)
-                .arg(0)
-                .arg("WITHSCORES");
-        }
         let mut c = self.conn.clone();
-        let replies: Vec<Value> = pipe.query_async(&mut c).await?;
-        let mut it = replies.into_iter();
-        let now = time_ms(redis::from_redis_value(it.next().unwrap_or(Value::Nil))?);
+        let reply: Value = self
+            .scripts
+            .desk_stats
+            .key(self.key("desks"))
+            .arg(&self.prefix)
+            .arg(desks)
+            .invoke_async(&mut c)
+            .await?;
+        let mut parts = array(reply)?.into_iter();
+        let now = int(parts.next())?;
         let status: HashMap<String, String> =
-            redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
-        let mut out = Vec::with_capacity(desks.len());
-        for d in desks {
-            let depth: u64 = redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
-            let oldest: Vec<(String, f64)> =
-                redis::from_redis_value(it.next().unwrap_or(Value::Nil))?;
-            out.push(DeskStats {
-                desk: (*d).to_owned(),
-                open: status.get(*d).is_none_or(|s| s != "closed"),
-                depth,
-                oldest_wait_ms: oldest
-                    .first()
-                    .map(|(_, t)| (now - *t as i64).max(0))
-                    .unwrap_or(0),
-            });
-        }
-        Ok(out)
+            redis::from_redis_value(parts.next().unwrap_or(Value::Nil))?;
+        desks
+            .iter()
+            .zip(parts)
+            .map(|(d, row)| {
+                let (depth, oldest): (u64, i64) = redis::from_redis_value(row)?;
+                Ok(DeskStats {
+                    desk: (*d).to_owned(),
+                    open: status.get(*d).is_none_or(|s| s != "closed"),
+                    depth,
+                    oldest_wait_ms: if oldest < 0 { 0 } else { (now - oldest).max(0) },
+                })
+            })
+            .collect()
     }
 
     /// How many queued desk tasks are past their escalation deadline.

@@ -24,6 +24,7 @@ pub struct Scripts {
     pub reap: Script,
     pub list_queue: Script,
     pub set_desk_status: Script,
+    pub desk_stats: Script,
 }
 
 impl Scripts {
@@ -42,6 +43,7 @@ impl Scripts {
             reap: script(include_str!("scripts/reap.lua")),
             list_queue: script(include_str!("scripts/list_queue.lua")),
             set_desk_status: script(include_str!("scripts/set_desk_status.lua")),
+            desk_stats: script(include_str!("scripts/desk_stats.lua")),
         }
     }
 }

@@ -5,7 +5,6 @@
 --   P.."idem:"..contact_id   string  reference of the incident a contact created or joined
 --   P.."inc:"..ref           hash    the incident; task fields "t:<desk>:<field>"
 --   P.."q:"..desk            zset    queue: score grade*1e13 + arrival sequence
---   P.."qt:"..desk           zset    the same members by time queued (oldest wait)
 --   P.."leases"              zset    "ref|desk" by lease expiry (ms)
 --   P.."deadlines"           zset    "ref|desk" by escalation deadline (ms)
 --   P.."ev:"..desk           stream  desk events, capped
@@ -55,10 +54,9 @@ end
 -- Puts a desk task back in its queue at its original place.
 local function requeue(P, ref, desk, now)
   local inc = P .. 'inc:' .. ref
-  local f = redis.call('HMGET', inc, 't:' .. desk .. ':score', 't:' .. desk .. ':queued', 't:' .. desk .. ':deadline')
+  local f = redis.call('HMGET', inc, 't:' .. desk .. ':score', 't:' .. desk .. ':deadline')
   redis.call('ZADD', P .. 'q:' .. desk, f[1], ref)
-  redis.call('ZADD', P .. 'qt:' .. desk, f[2], ref)
-  redis.call('ZADD', P .. 'deadlines', f[3], ref .. '|' .. desk)
+  redis.call('ZADD', P .. 'deadlines', f[2], ref .. '|' .. desk)
   redis.call('ZREM', P .. 'leases', ref .. '|' .. desk)
   redis.call('HSET', inc, 't:' .. desk .. ':state', 'queued', 'updated', now)
   redis.call('HDEL', inc, 't:' .. desk .. ':token', 't:' .. desk .. ':by', 't:' .. desk .. ':exp')
@@ -146,7 +144,6 @@ local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how, w
   local inc = P .. 'inc:' .. ref
   local token = redis.call('INCR', P .. 'fence')
   local exp = now + tonumber(lease_ms)
-  redis.call('ZREM', P .. 'qt:' .. desk, ref)
   redis.call('ZREM', P .. 'deadlines', ref .. '|' .. desk)
   redis.call('ZADD', P .. 'leases', exp, ref .. '|' .. desk)
   redis.call('HSET', inc, 't:' .. desk .. ':state', 'claimed', 't:' .. desk .. ':token', token,
@@ -163,7 +160,6 @@ local function move_task(P, ref, from, to, now, targets, esc)
   local inc = P .. 'inc:' .. ref
   local f = redis.call('HMGET', inc, 't:' .. from .. ':score', 't:' .. from .. ':queued', 'grade')
   redis.call('ZREM', P .. 'q:' .. from, ref)
-  redis.call('ZREM', P .. 'qt:' .. from, ref)
   redis.call('ZREM', P .. 'deadlines', ref .. '|' .. from)
   redis.call('ZREM', P .. 'leases', ref .. '|' .. from)
   for _, field in ipairs({'state', 'score', 'queued', 'deadline', 'token', 'by', 'exp', 'esc', 'expiries', 'outcome'}) do
@@ -182,7 +178,6 @@ local function move_task(P, ref, from, to, now, targets, esc)
   redis.call('HSET', inc, 't:' .. to .. ':state', 'queued', 't:' .. to .. ':score', f[1],
     't:' .. to .. ':queued', f[2], 't:' .. to .. ':deadline', deadline, 't:' .. to .. ':esc', esc)
   redis.call('ZADD', P .. 'q:' .. to, f[1], ref)
-  redis.call('ZADD', P .. 'qt:' .. to, f[2], ref)
   redis.call('ZADD', P .. 'deadlines', deadline, ref .. '|' .. to)
 end
 

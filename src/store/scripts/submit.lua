@@ -81,7 +81,6 @@ end
 redis.call('HSET', inc, unpack(fields))
 for desk in string.gmatch(ARGV[9], '[^,]+') do
   redis.call('ZADD', P .. 'q:' .. desk, score, ref)
-  redis.call('ZADD', P .. 'qt:' .. desk, now, ref)
   redis.call('ZADD', KEYS[3], deadline, ref .. '|' .. desk)
   event(P, desk, ARGV[11], 'queued', ref, 'grade', ARGV[5], 'type', ARGV[7])
 end

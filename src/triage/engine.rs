@@ -10,6 +10,11 @@ use super::model::{Class, Features, Model, Opinion, RulesView, choose};
 use super::text::{Scanner, Scratch};
 use crate::domain::{Agency, Contact, Grade, Question, Referral, Triage};
 
+/// The raises whose conditions hold on a contact's structured answers alone (what a handler or
+/// a form recorded, or a machine message's fields), one bit each by their index (a rules file
+/// has at most 64 raises).
+pub(super) type HeldRaises = u64;
+
 /// A condition over facts: all of `all`, at least one of `any` (when not empty), none of `none`.
 #[derive(Clone, Debug, Default)]
 pub struct Cond {
@@ -339,6 +344,19 @@ impl Engine {
     }
 
     /// The agency of each of these type codes (`UNSPECIFIED` for a code the rules lack).
+    /// The first type rule of each of `codes`.
+    pub(super) fn rules_of(&self, codes: &[String]) -> Result<Vec<usize>, String> {
+        codes
+            .iter()
+            .map(|code| {
+                self.types
+                    .iter()
+                    .position(|t| *t.code == **code)
+                    .ok_or_else(|| format!("the model knows type {code}, which the rules do not"))
+            })
+            .collect()
+    }
+
     pub fn agencies_of(&self, codes: &[String]) -> Vec<Agency> {
         codes
             .iter()
@@ -371,15 +389,7 @@ impl Engine {
     /// These rules with `model` as their second opinion. Every type the model knows must be a
     /// type of the rules.
     pub fn with_model(mut self, model: Model) -> Result<Engine, String> {
-        let mut rule_of_class = Vec::with_capacity(model.header.types.len());
-        for code in &model.header.types {
-            let rule = self
-                .types
-                .iter()
-                .position(|t| *t.code == **code)
-                .ok_or_else(|| format!("the model knows type {code}, which the rules do not"))?;
-            rule_of_class.push(rule);
-        }
+        let rule_of_class = self.rules_of(&model.header.types)?;
         let agency_of_class = self.agencies_of(&model.header.types);
         self.model = Some(Attached {
             model,
@@ -395,13 +405,13 @@ impl Engine {
     pub fn classify(&self, contact: &Contact) -> Triage {
         match &self.model {
             Some(m) => FEATURES.with_borrow_mut(|f| {
-                let mut t = self.by_rules_with_features(contact, m.model.header.bits, f);
+                let (mut t, held) = self.by_rules_with_features(contact, m.model.header.bits, f);
                 let op = m.model.predict(f);
-                self.second_opinion(m, &op, f, &mut t);
+                self.second_opinion(m, &op, f, held, &mut t);
                 t
             }),
             None => {
-                let (mut t, _) = self.by_rules(contact);
+                let (mut t, _, _) = self.by_rules(contact);
                 t.needs_confirmation = t.confidence < WEAK_CONFIDENCE;
                 t
             }
@@ -458,7 +468,7 @@ impl Engine {
     }
 
     /// The rules' decision alone, and the facts it rested on.
-    pub(super) fn by_rules(&self, contact: &Contact) -> (Triage, FactSet) {
+    pub(super) fn by_rules(&self, contact: &Contact) -> (Triage, FactSet, HeldRaises) {
         let index = &self.index;
         let mut known = Known {
             facts: FactSet::default(),
@@ -521,9 +531,17 @@ impl Engine {
         reasons.insert(reasons.len() - notes, first);
 
         let mut grade = rule.grade;
+        let mut held: HeldRaises = 0;
         for r in known.rules(index.raises..index.qualifiers) {
-            let r = &self.raises[r - index.raises];
-            if !r.applies[type_index] || !r.cond.holds(facts) {
+            let i = r - index.raises;
+            let r = &self.raises[i];
+            if !r.cond.holds(facts) {
+                continue;
+            }
+            if self.holds_on_answers(&r.cond, &known, 0) {
+                held |= 1 << i;
+            }
+            if !r.applies[type_index] {
                 continue;
             }
             let target = match r.target {
@@ -563,7 +581,50 @@ impl Engine {
             needs_confirmation: false,
             next_question: None,
         };
-        (t, known.facts)
+        (t, known.facts, held)
+    }
+
+    /// Whether `cond` holds on structured answers alone: each of its `all` facts, and one of
+    /// its `any` facts, answered, or derived by a define that holds on answers alone. The
+    /// channel and the online category are no answers here.
+    fn holds_on_answers(&self, cond: &Cond, known: &Known, depth: usize) -> bool {
+        let answered = |f: usize| match known.evidence(f) {
+            Some(Evidence::Answer(field)) => !matches!(field, "channel" | "category"),
+            Some(Evidence::Derived(rule)) if depth < 4 => {
+                self.holds_on_answers(&self.defines[rule].1, known, depth + 1)
+            }
+            _ => false,
+        };
+        cond.all.iter().all(answered)
+            && (cond.any.is_empty() || cond.any.and(&known.facts).iter().any(answered))
+    }
+
+    /// The grade the raises that hold on answers (`held`) give type rule `rule` from `base`,
+    /// and the name of the last raise that changed it: the rules' policy on urgency (a weapon,
+    /// a suspect still there, a serious injury, as recorded) for a type the model took.
+    pub(super) fn raised(
+        &self,
+        held: HeldRaises,
+        rule: usize,
+        base: Grade,
+    ) -> (Grade, Option<&str>) {
+        let (mut grade, mut by) = (base, None);
+        let mut bits = held;
+        while bits != 0 {
+            let r = &self.raises[bits.trailing_zeros() as usize];
+            bits &= bits - 1;
+            if !r.applies[rule] {
+                continue;
+            }
+            let target = match r.target {
+                Raise::To(g) => grade.most_urgent(g),
+                Raise::By(n) => (0..n).fold(grade, |g, _| g.raised()),
+            };
+            if target != grade {
+                (grade, by) = (target, Some(r.name.as_str()));
+            }
+        }
+        (grade, by)
     }
 
     /// The rules' decision, with the model's features of the contact (`bits` of hash) taken
@@ -573,17 +634,35 @@ impl Engine {
         contact: &Contact,
         bits: u32,
         f: &mut Features,
-    ) -> Triage {
-        let (t, facts) = self.by_rules(contact);
+    ) -> (Triage, HeldRaises) {
+        let (t, facts, held) = self.by_rules(contact);
         f.extract(bits, contact, self.fact_names(&facts), &t.incident_type);
-        t
+        (t, held)
     }
 
     /// Combines the model's opinion into the rules' decision `t`, saying what it changed.
-    fn second_opinion(&self, m: &Attached, op: &Opinion, f: &Features, t: &mut Triage) {
+    fn second_opinion(
+        &self,
+        m: &Attached,
+        op: &Opinion,
+        f: &Features,
+        held: HeldRaises,
+        t: &mut Triage,
+    ) {
         let view = RulesView::of(t, &m.model.header.types);
         let h = &m.model.header;
-        let c = choose(&h.knobs, &view, op, &m.agency_of_class, &h.type_grades);
+        let raised = |class: usize, base: u8| {
+            let base = Grade::from_number(base).unwrap_or(Grade::Resolution);
+            self.raised(held, m.rule_of_class[class], base).0.number()
+        };
+        let c = choose(
+            &h.knobs,
+            &view,
+            op,
+            &m.agency_of_class,
+            &h.type_grades,
+            raised,
+        );
         if let Some(class) = c.take {
             let rule = &self.types[m.rule_of_class[class]];
             let words = m
@@ -612,6 +691,19 @@ impl Engine {
                 (taken, _) => taken,
             };
             t.grade = Grade::from_number(c.base_grade).unwrap_or(rule.grade);
+        }
+        if let (true, Some(class)) = (c.raised_by_rules, c.take) {
+            let (g, by) = self.raised(held, m.rule_of_class[class], t.grade);
+            t.reasons.insert(
+                1.min(t.reasons.len()),
+                format!(
+                    "grade {} -> {} by {:?}, a rules' raise, for the model's type",
+                    t.grade.number(),
+                    g.number(),
+                    by.unwrap_or("")
+                ),
+            );
+            t.grade = g;
         }
         if c.grade != t.grade.number() {
             let (weighed, why) = if c.grade < t.grade.number() {
@@ -729,6 +821,30 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_raise_on_recorded_answers_holds_for_any_type_and_one_on_words_does_not() {
+        let engine = Engine::default_rules();
+        let held = |narrative: &str, answers: &[(&str, &str)]| {
+            let mut contact = Contact {
+                channel: Channel::Phone999,
+                narrative: narrative.into(),
+                ..Default::default()
+            };
+            for (field, value) in answers {
+                assert!(contact.answers.set(field, value), "{field}={value}");
+            }
+            engine.by_rules(&contact).2
+        };
+        let robbery = engine.rules_of(&["P05".into()]).unwrap()[0];
+        let raise = |held| engine.raised(held, robbery, Grade::Scheduled).0;
+        // A knife the handler recorded makes a robbery grade 1, whatever type decided it.
+        let recorded = held("he took the till money", &[("weapons", "KNIFE")]);
+        assert_eq!(raise(recorded), Grade::Emergency);
+        // A knife only in the words does not carry over to another type.
+        let said = held("he took the till money, he had a knife", &[]);
+        assert_eq!(raise(said), Grade::Scheduled);
+    }
+
     /// As [`by_rules`], with the reasons.
     fn by_rules_why(channel: Channel, narrative: &str) -> (Agency, u8, String, String) {
         static ENGINE: std::sync::OnceLock<Engine> = std::sync::OnceLock::new();
@@ -738,7 +854,7 @@ mod tests {
             narrative: narrative.into(),
             ..Default::default()
         };
-        let (t, _) = engine.by_rules(&contact);
+        let (t, _, _) = engine.by_rules(&contact);
         let why = t.reasons.join("; ");
         (t.agency, t.grade.number(), t.incident_type.to_string(), why)
     }

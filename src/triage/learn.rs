@@ -5,12 +5,13 @@
 //! development part when the FNV-1a hash of its id is divisible by 5 (about one in five).
 
 use super::Engine;
+use super::engine::HeldRaises;
 use super::eval::{Gold, Labelled};
 use super::model::{
     Example, Features, GRADES, Knobs, MAX_TYPES, Model, Opinion, RulesView, TrainOptions, choose,
     fnv1a,
 };
-use crate::domain::Agency;
+use crate::domain::{Agency, Grade};
 
 /// Whether a contact belongs to the development part of a corpus (else to the training part).
 pub fn is_development(id: &str) -> bool {
@@ -30,6 +31,8 @@ pub struct Summary {
 /// One development contact as the tuning sees it: the rules' view, the model's opinion, gold.
 struct Tuning {
     view: RulesView,
+    /// The rules' raises that hold: they apply to a type the model takes too.
+    held: HeldRaises,
     opinion: Opinion,
     gold: Gold,
     /// The model class of the gold type, if the model knows it.
@@ -64,7 +67,7 @@ pub fn train(
             development.push((contact, gold));
             continue;
         }
-        engine.by_rules_with_features(contact, opts.bits, &mut f);
+        let _ = engine.by_rules_with_features(contact, opts.bits, &mut f);
         examples.push(Example {
             buckets: f.buckets.clone(),
             type_class: c,
@@ -85,9 +88,10 @@ pub fn train(
     let tuning: Vec<Tuning> = development
         .iter()
         .map(|(contact, gold)| {
-            let t = engine.by_rules_with_features(contact, opts.bits, &mut f);
+            let (t, held) = engine.by_rules_with_features(contact, opts.bits, &mut f);
             Tuning {
                 view: RulesView::of(&t, &model.header.types),
+                held,
                 opinion: model.predict(&f),
                 gold_class: model
                     .header
@@ -106,7 +110,13 @@ pub fn train(
         raise_one_at: 2.0,
         lower_at: 2.0,
     };
-    let rules_score = score(&tuning, &never, &agency_of, &model.header.type_grades);
+    let rule_of = engine.rules_of(&model.header.types)?;
+    let raised = |held: HeldRaises, class: usize, base: u8| {
+        let base = Grade::from_number(base).unwrap_or(Grade::Resolution);
+        engine.raised(held, rule_of[class], base).0.number()
+    };
+    let type_grades = &model.header.type_grades;
+    let rules_score = score(&tuning, &never, &agency_of, type_grades, &raised);
     let mut best = (f64::MIN, Knobs::default());
     // The model must be sure before it overrules the rules: the development part is written
     // like the training part, so it flatters the model; text unlike both does not.
@@ -124,7 +134,7 @@ pub fn train(
                                 raise_one_at,
                                 lower_at,
                             };
-                            let s = score(&tuning, &k, &agency_of, &model.header.type_grades);
+                            let s = score(&tuning, &k, &agency_of, type_grades, &raised);
                             if s > best.0 {
                                 best = (s, k);
                             }
@@ -147,11 +157,25 @@ pub fn train(
 
 /// The tuning objective: agency and exact-grade accuracy, less five times the grade-1
 /// under-triage rate and twice the over-triage rate beyond 15%. Missing an emergency costs most.
-fn score(cases: &[Tuning], k: &Knobs, agency_of: &[Agency], type_grades: &[[f32; GRADES]]) -> f64 {
+/// `raised(held, class, base)` is the grade the rules' raises give model class `class` from `base`.
+fn score(
+    cases: &[Tuning],
+    k: &Knobs,
+    agency_of: &[Agency],
+    type_grades: &[[f32; GRADES]],
+    raised: &impl Fn(HeldRaises, usize, u8) -> u8,
+) -> f64 {
     let (mut agency, mut grade, mut kind, mut g1, mut under, mut over) =
         (0usize, 0usize, 0usize, 0usize, 0usize, 0usize);
     for c in cases {
-        let choice = choose(k, &c.view, &c.opinion, agency_of, type_grades);
+        let choice = choose(
+            k,
+            &c.view,
+            &c.opinion,
+            agency_of,
+            type_grades,
+            |class, base| raised(c.held, class, base),
+        );
         agency += usize::from(choice.agency == c.gold.agency);
         grade += usize::from(choice.grade == c.gold.grade);
         kind += usize::from(choice.take.or(c.view.class) == c.gold_class);

@@ -220,6 +220,9 @@ pub struct Choice {
     pub grade: u8,
     pub confidence: f32,
     pub needs_confirmation: bool,
+    /// Whether the rules' raises for the type the model took set the grade (more urgent than
+    /// the model's own).
+    pub raised_by_rules: bool,
 }
 
 /// Below this probability of its agency, a decision needs confirming (and below half of it, of
@@ -241,6 +244,7 @@ pub fn choose(
     op: &Opinion,
     agency_of: &[Agency],
     type_grades: &[[f32; GRADES]],
+    raised: impl Fn(usize, u8) -> u8,
 ) -> Choice {
     let (top, p) = op.top_type();
     let model_agency = agency_of[top];
@@ -278,6 +282,11 @@ pub fn choose(
             grade -= 1;
         }
     }
+    // The rules' raises that rest on recorded answers (a weapon, a suspect still there, a
+    // serious injury) hold for the type the model took as they would for the rules' own.
+    let by_rules = if take { raised(top, base_grade) } else { grade };
+    let raised_by_rules = by_rules < grade;
+    grade = grade.min(by_rules);
     let agency_mass: f32 = op
         .types
         .iter()
@@ -301,6 +310,7 @@ pub fn choose(
         grade,
         confidence,
         needs_confirmation,
+        raised_by_rules,
     }
 }
 
@@ -1033,10 +1043,16 @@ mod tests {
             types: vec![0.05, 0.95],
             grades: [0.0, 0.0, 0.0, 1.0],
         };
-        assert_eq!(choose(&knobs, &rules, &op, &agencies, &priors).grade, 1);
+        assert_eq!(
+            choose(&knobs, &rules, &op, &agencies, &priors, |_, g| g).grade,
+            1
+        );
         // The same certainty lowers a grade 2.
         let rules = RulesView { grade: 2, ..rules };
-        assert_eq!(choose(&knobs, &rules, &op, &agencies, &priors).grade, 4);
+        assert_eq!(
+            choose(&knobs, &rules, &op, &agencies, &priors, |_, g| g).grade,
+            4
+        );
     }
 
     #[test]
@@ -1057,7 +1073,7 @@ mod tests {
             lower_at,
             ..Knobs::default()
         };
-        let grade = |k: &Knobs, g| choose(k, &rules(g), &op, &agencies, &priors).grade;
+        let grade = |k: &Knobs, g| choose(k, &rules(g), &op, &agencies, &priors, |_, g| g).grade;
         // 90% on grades 3 and 4 against a rules grade 2: lowered to the likelier, 4.
         assert_eq!(grade(&at(0.8), 2), 4);
         assert_eq!(grade(&at(0.95), 2), 2);
@@ -1079,14 +1095,21 @@ mod tests {
         };
         let agencies = [Agency::Fire, Agency::Police];
         let priors = [[0.25; GRADES]; 2];
-        let c = choose(&Knobs::default(), &rules, &op, &agencies, &priors);
+        let c = choose(&Knobs::default(), &rules, &op, &agencies, &priors, |_, g| g);
         assert_eq!((c.take, c.agency, c.grade), (Some(0), Agency::Fire, 1));
         // Unsure, it leaves the rules' type and says the decision needs confirming.
         let unsure = Opinion {
             types: vec![0.45, 0.55],
             grades: [0.3, 0.3, 0.2, 0.2],
         };
-        let c = choose(&Knobs::default(), &rules, &unsure, &agencies, &priors);
+        let c = choose(
+            &Knobs::default(),
+            &rules,
+            &unsure,
+            &agencies,
+            &priors,
+            |_, g| g,
+        );
         assert_eq!((c.take, c.agency), (None, Agency::Police));
         assert!(c.needs_confirmation);
     }

@@ -6,7 +6,9 @@ use std::collections::HashMap;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::engine::{Cond, Engine, MAX_RULES, QualifierRule, RaiseRule, RuleIndex, TypeRule};
+use super::engine::{
+    Cond, Engine, HeldRaises, MAX_RULES, QualifierRule, RaiseRule, RuleIndex, TypeRule,
+};
 use super::facts::{BuiltinIndex, FactSet, MAX_FACTS, builtin_names};
 use super::text::{PhraseKind, Scanner, normalise};
 use crate::domain::{Agency, Grade, Referral};
@@ -435,6 +437,13 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
             0..0,
             "rules",
             format!("{rules} defines, types, raises and qualifiers; at most {MAX_RULES} together"),
+        );
+    }
+    if raises.len() > HeldRaises::BITS as usize {
+        p.at(
+            0..0,
+            "raises",
+            format!("{} raises; at most {}", raises.len(), HeldRaises::BITS),
         );
     }
     if !p.list.is_empty() {

@@ -10,6 +10,12 @@ use super::model::{Class, Features, Model, Opinion, RulesView, choose};
 use super::text::{Scanner, Scratch};
 use crate::domain::{Agency, Contact, Grade, Question, Referral, Triage};
 
+/// Whether an answer field is the contact's context (its channel, an online form's category)
+/// rather than something a handler, a form or a machine recorded about the incident.
+fn is_context(field: &str) -> bool {
+    matches!(field, "channel" | "category")
+}
+
 /// The raises whose conditions hold on a contact's structured answers alone (what a handler or
 /// a form recorded, or a machine message's fields), one bit each by their index (a rules file
 /// has at most 64 raises).
@@ -481,7 +487,11 @@ impl Engine {
         // found first, go in now, and the others are inserted before them.
         let mut reasons: Vec<String> = Vec::with_capacity(8);
 
+        // Whether anything was answered beyond the channel and the category: if not, no raise
+        // can rest on answers, and none is looked at for it.
+        let mut answered = false;
         self.builtin.assert_facts(contact, |f, field| {
+            answered |= !is_context(field);
             known.assert(f, Evidence::Answer(field));
         });
 
@@ -538,7 +548,7 @@ impl Engine {
             if !r.cond.holds(facts) {
                 continue;
             }
-            if self.holds_on_answers(&r.cond, &known, 0) {
+            if answered && self.holds_on_answers(&r.cond, &known, 0) {
                 held |= 1 << i;
             }
             if !r.applies[type_index] {
@@ -589,13 +599,15 @@ impl Engine {
     /// channel and the online category are no answers here.
     fn holds_on_answers(&self, cond: &Cond, known: &Known, depth: usize) -> bool {
         let answered = |f: usize| match known.evidence(f) {
-            Some(Evidence::Answer(field)) => !matches!(field, "channel" | "category"),
+            Some(Evidence::Answer(field)) => !is_context(field),
             Some(Evidence::Derived(rule)) if depth < 4 => {
                 self.holds_on_answers(&self.defines[rule].1, known, depth + 1)
             }
             _ => false,
         };
-        cond.all.iter().all(answered)
+        // A condition with no facts to hold (only `none`) rests on nothing.
+        !(cond.all.is_empty() && cond.any.is_empty())
+            && cond.all.iter().all(answered)
             && (cond.any.is_empty() || cond.any.and(&known.facts).iter().any(answered))
     }
 

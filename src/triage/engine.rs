@@ -81,6 +81,16 @@ pub struct RaiseRule {
     pub applies: Vec<bool>,
 }
 
+impl RaiseRule {
+    /// `grade` after this raise (never less urgent).
+    fn applied(&self, grade: Grade) -> Grade {
+        match self.target {
+            Raise::To(g) => grade.most_urgent(g),
+            Raise::By(n) => (0..n).fold(grade, |g, _| g.raised()),
+        }
+    }
+}
+
 pub struct QualifierRule {
     pub name: Arc<str>,
     pub cond: Cond,
@@ -554,10 +564,7 @@ impl Engine {
             if !r.applies[type_index] {
                 continue;
             }
-            let target = match r.target {
-                Raise::To(g) => grade.most_urgent(g),
-                Raise::By(n) => (0..n).fold(grade, |g, _| g.raised()),
-            };
+            let target = r.applied(grade);
             if target != grade {
                 let mut reason = format!(
                     "grade {} -> {} by {:?}: ",
@@ -628,10 +635,7 @@ impl Engine {
             if !r.applies[rule] {
                 continue;
             }
-            let target = match r.target {
-                Raise::To(g) => grade.most_urgent(g),
-                Raise::By(n) => (0..n).fold(grade, |g, _| g.raised()),
-            };
+            let target = r.applied(grade);
             if target != grade {
                 (grade, by) = (target, Some(r.name.as_str()));
             }

@@ -918,10 +918,13 @@ mod tests {
             .collect()
     }
 
-    fn trained() -> Model {
+    /// A small model of two types, trained with `seed` and averaged over `runs`.
+    fn trained_with(seed: u64, runs: u32) -> Model {
         let opts = TrainOptions {
             bits: 10,
             epochs: 5,
+            seed,
+            runs,
             ..TrainOptions::default()
         };
         Model::train(
@@ -930,6 +933,11 @@ mod tests {
             opts,
             "r".into(),
         )
+    }
+
+    fn trained() -> Model {
+        let d = TrainOptions::default();
+        trained_with(d.seed, d.runs)
     }
 
     #[test]
@@ -952,22 +960,7 @@ mod tests {
 
     #[test]
     fn averaged_runs_are_the_mean_of_runs_from_successive_seeds() {
-        let train = |seed, runs| {
-            let opts = TrainOptions {
-                bits: 10,
-                epochs: 5,
-                seed,
-                runs,
-                ..TrainOptions::default()
-            };
-            Model::train(
-                vec!["F01".into(), "P08".into()],
-                &examples(10),
-                opts,
-                "r".into(),
-            )
-        };
-        let (a, b, both) = (train(3, 1), train(4, 1), train(3, 2));
+        let (a, b, both) = (trained_with(3, 1), trained_with(4, 1), trained_with(3, 2));
         assert_ne!(a.header.type_bias, b.header.type_bias);
         let bias = |m: &Model| {
             m.header

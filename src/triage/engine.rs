@@ -359,7 +359,6 @@ impl Engine {
         codes
     }
 
-    /// The agency of each of these type codes (`UNSPECIFIED` for a code the rules lack).
     /// The first type rule of each of `codes`.
     pub(super) fn rules_of(&self, codes: &[String]) -> Result<Vec<usize>, String> {
         codes
@@ -373,6 +372,7 @@ impl Engine {
             .collect()
     }
 
+    /// The agency of each of these type codes (`UNSPECIFIED` for a code the rules lack).
     pub fn agencies_of(&self, codes: &[String]) -> Vec<Agency> {
         codes
             .iter()
@@ -643,6 +643,12 @@ impl Engine {
         (grade, by)
     }
 
+    /// [`Engine::raised`]'s grade as [`choose`] asks for it: grades as numbers.
+    pub(super) fn raised_number(&self, held: HeldRaises, rule: usize, base: u8) -> u8 {
+        let base = Grade::from_number(base).unwrap_or(Grade::Resolution);
+        self.raised(held, rule, base).0.number()
+    }
+
     /// The rules' decision, with the model's features of the contact (`bits` of hash) taken
     /// beside it into `f`: what classification and training both start from.
     pub(super) fn by_rules_with_features(
@@ -667,10 +673,7 @@ impl Engine {
     ) {
         let view = RulesView::of(t, &m.model.header.types);
         let h = &m.model.header;
-        let raised = |class: usize, base: u8| {
-            let base = Grade::from_number(base).unwrap_or(Grade::Resolution);
-            self.raised(held, m.rule_of_class[class], base).0.number()
-        };
+        let raised = |class: usize, base| self.raised_number(held, m.rule_of_class[class], base);
         let c = choose(
             &h.knobs,
             &view,

@@ -11,7 +11,7 @@ use super::model::{
     Example, Features, GRADES, Knobs, MAX_TYPES, Model, Opinion, RulesView, TrainOptions, choose,
     fnv1a,
 };
-use crate::domain::{Agency, Grade};
+use crate::domain::Agency;
 
 /// Whether a contact belongs to the development part of a corpus (else to the training part).
 pub fn is_development(id: &str) -> bool {
@@ -111,10 +111,7 @@ pub fn train(
         lower_at: 2.0,
     };
     let rule_of = engine.rules_of(&model.header.types)?;
-    let raised = |held: HeldRaises, class: usize, base: u8| {
-        let base = Grade::from_number(base).unwrap_or(Grade::Resolution);
-        engine.raised(held, rule_of[class], base).0.number()
-    };
+    let raised = |held, class: usize, base| engine.raised_number(held, rule_of[class], base);
     let type_grades = &model.header.type_grades;
     let rules_score = score(&tuning, &never, &agency_of, type_grades, &raised);
     let mut best = (f64::MIN, Knobs::default());

@@ -244,7 +244,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
         .iter()
         .map(|d| intern(&d.get_ref().fact, &mut facts))
         .collect();
-    let conds: Vec<Cond> = parsed
+    let mut conds: Vec<Cond> = parsed
         .define
         .iter()
         .map(|d| {
@@ -255,7 +255,7 @@ pub fn compile(file: &str, source: &str) -> Result<Engine, RulesError> {
     let defines: Vec<(usize, Cond)> = match define_order(&asserted, &conds) {
         Ok(order) => order
             .into_iter()
-            .map(|i| (asserted[i], conds[i].clone()))
+            .map(|i| (asserted[i], std::mem::take(&mut conds[i])))
             .collect(),
         Err(cycle) => {
             let names: Vec<String> = cycle

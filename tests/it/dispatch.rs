@@ -104,26 +104,10 @@ async fn the_queue_orders_by_grade_then_arrival() {
     }
 }
 
-/// The desk's oldest wait, as the operations room sees it.
-async fn oldest_wait(t: &mut TestApp, desk: &str) -> i64 {
-    let stats = t
-        .ops
-        .get_queue_stats(p::GetQueueStatsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    stats
-        .desks
-        .iter()
-        .find(|d| d.desk == desk)
-        .map(|d| d.oldest_wait_ms)
-        .unwrap()
-}
-
 #[tokio::test]
 async fn a_desks_oldest_wait_is_its_longest_waiting_task_of_any_grade() {
     let mut t = TestApp::spawn().await;
-    assert_eq!(oldest_wait(&mut t, "police-west").await, 0);
+    assert_eq!(t.desk_stats("police-west").await.oldest_wait_ms, 0);
     let shed = t
         .submit(call(
             "w-1",
@@ -154,14 +138,14 @@ async fn a_desks_oldest_wait_is_its_longest_waiting_task_of_any_grade() {
     let q = t.queue("police-west").await;
     assert!(wait(&q, &shed) >= wait(&q, &knife) + 290, "{q:?}");
     // Read after the queue: at least the shed's wait, though the knife is first in the queue.
-    let oldest = oldest_wait(&mut t, "police-west").await;
+    let oldest = t.desk_stats("police-west").await.oldest_wait_ms;
     assert!(oldest >= wait(&q, &shed), "{oldest} {q:?}");
     let first = t.claim("police-west", "pw-1").await.lease.unwrap();
     assert_eq!(first.reference, reference(&knife));
-    assert!(oldest_wait(&mut t, "police-west").await >= oldest);
+    assert!(t.desk_stats("police-west").await.oldest_wait_ms >= oldest);
     let second = t.claim("police-west", "pw-1").await.lease.unwrap();
     assert_eq!(second.reference, reference(&shed));
-    assert_eq!(oldest_wait(&mut t, "police-west").await, 0);
+    assert_eq!(t.desk_stats("police-west").await.oldest_wait_ms, 0);
 }
 
 #[tokio::test]

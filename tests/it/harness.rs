@@ -166,6 +166,19 @@ impl TestApp {
             .expect("list queue")
             .into_inner()
     }
+
+    /// One desk's depth, oldest wait and status, as the operations room sees them.
+    pub async fn desk_stats(&mut self, desk: &str) -> p::DeskStats {
+        self.ops
+            .get_queue_stats(p::GetQueueStatsRequest {})
+            .await
+            .expect("queue stats")
+            .into_inner()
+            .desks
+            .into_iter()
+            .find(|d| d.desk == desk)
+            .expect("the desk is configured")
+    }
 }
 
 impl Drop for TestApp {

@@ -31,22 +31,8 @@ async fn a_closed_desk_overflows_and_statistics_show_it() {
         route.reasons
     );
 
-    let stats = t
-        .ops
-        .get_queue_stats(p::GetQueueStatsRequest {})
-        .await
-        .unwrap()
-        .into_inner();
-    let west = stats
-        .desks
-        .iter()
-        .find(|d| d.desk == "police-west")
-        .unwrap();
-    let overflow = stats
-        .desks
-        .iter()
-        .find(|d| d.desk == "police-overflow")
-        .unwrap();
+    let west = t.desk_stats("police-west").await;
+    let overflow = t.desk_stats("police-overflow").await;
     assert!(!west.open);
     assert_eq!(overflow.depth, 1);
 }

@@ -144,12 +144,14 @@ local function lease_task(P, ref, desk, who, lease_ms, now, evcap, aucap, how, w
   local inc = P .. 'inc:' .. ref
   local token = redis.call('INCR', P .. 'fence')
   local exp = now + tonumber(lease_ms)
+  -- Formatted once: Lua formats a number again each time it is passed to Redis.
+  local token_s, exp_s = fmt_int(token), fmt_int(exp)
   redis.call('ZREM', P .. 'deadlines', ref .. '|' .. desk)
-  redis.call('ZADD', P .. 'leases', exp, ref .. '|' .. desk)
-  redis.call('HSET', inc, 't:' .. desk .. ':state', 'claimed', 't:' .. desk .. ':token', token,
-    't:' .. desk .. ':by', who, 't:' .. desk .. ':exp', exp, 'updated', now)
+  redis.call('ZADD', P .. 'leases', exp_s, ref .. '|' .. desk)
+  redis.call('HSET', inc, 't:' .. desk .. ':state', 'claimed', 't:' .. desk .. ':token', token_s,
+    't:' .. desk .. ':by', who, 't:' .. desk .. ':exp', exp_s, 'updated', now)
   event(P, desk, evcap, 'claimed', ref, 'by', who)
-  audit(P, aucap, 'claimed', ref, who, how, 'desk', desk, 'token', token)
+  audit(P, aucap, 'claimed', ref, who, how, 'desk', desk, 'token', token_s)
   if whole == '1' then return {token, exp, redis.call('HGETALL', inc)} end
   return {token, exp, redis.call('HMGET', inc, 'ref', 'grade', 'decision', 'created', 'updated')}
 end

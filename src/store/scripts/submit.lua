@@ -64,24 +64,30 @@ local n = redis.call('INCR', P .. 'day:' .. day)
 if n == 1 then redis.call('EXPIRE', P .. 'day:' .. day, 3 * 86400) end
 local ref = ARGV[2] .. '-' .. day .. '-' .. n
 local inc = P .. 'inc:' .. ref
-local seq = redis.call('INCR', KEYS[2])
+local seq = fmt_int(redis.call('INCR', KEYS[2]))
 local score = score_of(ARGV[5], seq)
 local deadline = fmt_int(now + target_ms(ARGV[10], ARGV[5]))
--- The incident and its desk tasks in one write.
-local fields = {'ref', ref, 'created', now, 'updated', now, 'grade', ARGV[5], 'agency', ARGV[6],
+-- Numbers are formatted once: Lua formats a number again each time it is passed to Redis.
+local stamp = fmt_int(now)
+-- The incident and its desk tasks in one write, every desk's deadline in another.
+local fields = {'ref', ref, 'created', stamp, 'updated', stamp, 'grade', ARGV[5], 'agency', ARGV[6],
   'type', ARGV[7], 'seq', seq, 'desks', ARGV[9], 'contacts', ARGV[8], 'decision', ARGV[4]}
-if ARGV[20] ~= '' then table.insert(fields, 'src:' .. ARGV[20]) table.insert(fields, 1) end
+if ARGV[20] ~= '' then fields[#fields + 1] = 'src:' .. ARGV[20] fields[#fields + 1] = 1 end
+local deadlines, desks = {}, {}
 for desk in string.gmatch(ARGV[9], '[^,]+') do
-  local t = 't:' .. desk .. ':'
-  for _, f in ipairs({t .. 'state', 'queued', t .. 'score', score, t .. 'queued', now,
-    t .. 'deadline', deadline}) do
-    table.insert(fields, f)
-  end
+  local t, n = 't:' .. desk .. ':', #fields
+  fields[n + 1], fields[n + 2] = t .. 'state', 'queued'
+  fields[n + 3], fields[n + 4] = t .. 'score', score
+  fields[n + 5], fields[n + 6] = t .. 'queued', stamp
+  fields[n + 7], fields[n + 8] = t .. 'deadline', deadline
+  deadlines[#deadlines + 1] = deadline
+  deadlines[#deadlines + 1] = ref .. '|' .. desk
+  desks[#desks + 1] = desk
 end
 redis.call('HSET', inc, unpack(fields))
-for desk in string.gmatch(ARGV[9], '[^,]+') do
+redis.call('ZADD', KEYS[3], unpack(deadlines))
+for _, desk in ipairs(desks) do
   redis.call('ZADD', P .. 'q:' .. desk, score, ref)
-  redis.call('ZADD', KEYS[3], deadline, ref .. '|' .. desk)
   event(P, desk, ARGV[11], 'queued', ref, 'grade', ARGV[5], 'type', ARGV[7])
 end
 audit(P, ARGV[12], 'submitted', ref, ARGV[13], 'new contact', 'contact', ARGV[8], 'desks', ARGV[9])

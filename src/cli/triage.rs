@@ -97,14 +97,27 @@ pub(super) fn eval_corpus(
         Part::Development => learn::is_development(&c.id),
     });
     let report = crate::triage::eval::evaluate(&engine, chosen);
-    print!("{report}");
-    if misses {
-        println!("\ntriaged differently from gold (id: gold -> decided):");
-        for m in &report.misses {
-            println!("  {m}   {:?}", m.narrative);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let written = (|| {
+        write!(out, "{report}")?;
+        if misses {
+            writeln!(
+                out,
+                "\ntriaged differently from gold (id: gold -> decided):"
+            )?;
+            for m in &report.misses {
+                writeln!(out, "  {m}   {:?}", m.narrative)?;
+            }
         }
+        out.flush()
+    })();
+    match written {
+        // A reader that has seen enough (`| head`) is not an error.
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write the figures: {e}"))
+        }
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 /// `bluelight train`: fits the model on the corpora's training part, chooses how it combines

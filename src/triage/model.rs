@@ -637,7 +637,9 @@ fn softmax(z: &mut [f32]) {
 }
 
 /// [`softmax`] for classification: the exponentials in vector steps ([`exp_at_most_0`]) rather
-/// than one library call each, then summed in the same order.
+/// than one library call each, then summed in the same order. Training keeps [`softmax`]: its
+/// arithmetic decides every weight of the committed model, which `train --check` rebuilds byte
+/// for byte, and a classification's few dozen exponentials are where the saving is felt.
 fn softmax_fast(z: &mut [f32]) {
     let max = z.iter().fold(f32::MIN, |m, &x| m.max(x));
     z.iter_mut().for_each(|x| *x = exp_at_most_0(*x - max));

@@ -286,6 +286,72 @@ async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor()
 }
 
 #[tokio::test]
+async fn every_desk_of_a_joint_incident_has_its_own_escalation_deadline() {
+    let config = StoreConfig {
+        queue_wait_targets: [Duration::from_millis(50); 4],
+        ..Default::default()
+    };
+    let mut t = TestApp::spawn_with(config, Default::default()).await;
+    let r = t
+        .submit(call(
+            "esc-joint",
+            "someone has set fire to the car outside my house, they ran off",
+        ))
+        .await
+        .unwrap();
+    let (inc, want) = (reference(&r), desks(&r));
+    assert!(
+        want.len() >= 2,
+        "a joint incident has several desks: {want:?}"
+    );
+    let mut c = t.redis().await;
+    let deadlines: Vec<String> = redis::cmd("ZRANGE")
+        .arg("bl:{essex}:deadlines")
+        .arg(0)
+        .arg(-1)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let mut queued: Vec<String> = deadlines
+        .iter()
+        .filter_map(|m| m.strip_prefix(&format!("{inc}|")).map(str::to_owned))
+        .collect();
+    queued.sort();
+    let mut sorted = want.clone();
+    sorted.sort();
+    assert_eq!(queued, sorted, "one deadline a desk");
+    // Each desk's task is escalated on its own once its deadline passes.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        t.app.sweep().await.unwrap();
+        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
+            redis::cmd("XRANGE")
+                .arg("bl:{essex}:audit")
+                .arg("-")
+                .arg("+")
+                .query_async(&mut c)
+                .await
+                .unwrap();
+        let mut escalated: Vec<String> = entries
+            .into_iter()
+            .filter(|(_, f)| f["action"] == "escalated" && f["ref"] == inc)
+            .map(|(_, f)| f["desk"].clone())
+            .filter(|d| want.contains(d))
+            .collect();
+        escalated.sort();
+        escalated.dedup();
+        if escalated == sorted {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "escalated {escalated:?} of {sorted:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_lease_that_keeps_expiring_goes_to_the_supervisor() {
     let config = StoreConfig {
         max_lease_expiries: 2,

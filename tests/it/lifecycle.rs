@@ -236,13 +236,39 @@ async fn a_regrade_reorders_the_queue_and_is_audited() {
     );
 }
 
-#[tokio::test]
-async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor() {
+/// A service whose every queue-wait target is 50 ms, so that escalation comes within a test.
+async fn spawn_escalating() -> TestApp {
     let config = StoreConfig {
         queue_wait_targets: [Duration::from_millis(50); 4],
         ..Default::default()
     };
-    let mut t = TestApp::spawn_with(config, Default::default()).await;
+    TestApp::spawn_with(config, Default::default()).await
+}
+
+/// After a short wait, one sweep; then the audit trail's escalations so far, each entry's fields.
+async fn sweep_escalations(
+    t: &TestApp,
+    c: &mut redis::aio::MultiplexedConnection,
+) -> Vec<std::collections::HashMap<String, String>> {
+    tokio::time::sleep(Duration::from_millis(60)).await;
+    t.app.sweep().await.unwrap();
+    let entries: Vec<(String, std::collections::HashMap<String, String>)> = redis::cmd("XRANGE")
+        .arg("bl:{essex}:audit")
+        .arg("-")
+        .arg("+")
+        .query_async(c)
+        .await
+        .unwrap();
+    entries
+        .into_iter()
+        .map(|(_, f)| f)
+        .filter(|f| f["action"] == "escalated")
+        .collect()
+}
+
+#[tokio::test]
+async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor() {
+    let mut t = spawn_escalating().await;
     let r = t
         .submit(call(
             "esc-1",
@@ -259,20 +285,10 @@ async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor()
             Instant::now() < deadline,
             "escalation stalled after {actions:?}"
         );
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        t.app.sweep().await.unwrap();
-        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
-            redis::cmd("XRANGE")
-                .arg("bl:{essex}:audit")
-                .arg("-")
-                .arg("+")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-        actions = entries
+        actions = sweep_escalations(&t, &mut c)
+            .await
             .into_iter()
-            .filter(|(_, f)| f["action"] == "escalated")
-            .map(|(_, f)| f["step"].clone())
+            .map(|f| f["step"].clone())
             .collect();
     }
     assert_eq!(
@@ -287,11 +303,7 @@ async fn an_overdue_task_is_raised_then_overflowed_then_sent_to_the_supervisor()
 
 #[tokio::test]
 async fn every_desk_of_a_joint_incident_has_its_own_escalation_deadline() {
-    let config = StoreConfig {
-        queue_wait_targets: [Duration::from_millis(50); 4],
-        ..Default::default()
-    };
-    let mut t = TestApp::spawn_with(config, Default::default()).await;
+    let mut t = spawn_escalating().await;
     let r = t
         .submit(call(
             "esc-joint",
@@ -323,21 +335,11 @@ async fn every_desk_of_a_joint_incident_has_its_own_escalation_deadline() {
     // Each desk's task is escalated on its own once its deadline passes.
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        t.app.sweep().await.unwrap();
-        let entries: Vec<(String, std::collections::HashMap<String, String>)> =
-            redis::cmd("XRANGE")
-                .arg("bl:{essex}:audit")
-                .arg("-")
-                .arg("+")
-                .query_async(&mut c)
-                .await
-                .unwrap();
-        let mut escalated: Vec<String> = entries
+        let mut escalated: Vec<String> = sweep_escalations(&t, &mut c)
+            .await
             .into_iter()
-            .filter(|(_, f)| f["action"] == "escalated" && f["ref"] == inc)
-            .map(|(_, f)| f["desk"].clone())
-            .filter(|d| want.contains(d))
+            .filter(|f| f["ref"] == inc && want.contains(&f["desk"]))
+            .map(|f| f["desk"].clone())
             .collect();
         escalated.sort();
         escalated.dedup();

@@ -570,7 +570,7 @@ impl Head {
             let row = &self.w[b as usize * k..][..k];
             z.iter_mut().zip(row).for_each(|(z, w)| *z += w * x);
         }
-        softmax(&mut z);
+        softmax(&mut z, f32::exp);
         z[target] -= 1.0;
         for &b in buckets {
             let row = &mut self.w[b as usize * k..][..k];
@@ -626,23 +626,12 @@ fn fit(types: usize, examples: &[Example], opts: &TrainOptions, seed: u64) -> (H
     (type_head, grade_head)
 }
 
-fn softmax(z: &mut [f32]) {
+/// Probabilities from scores, with `exp` as the exponential: training takes the library's,
+/// whose arithmetic decides every weight of the committed model (`train --check` rebuilds it
+/// byte for byte); classification takes [`exp_at_most_0`], whose loop runs in vector steps.
+fn softmax(z: &mut [f32], exp: impl Fn(f32) -> f32) {
     let max = z.iter().fold(f32::MIN, |m, &x| m.max(x));
-    let mut sum = 0.0;
-    for x in z.iter_mut() {
-        *x = (*x - max).exp();
-        sum += *x;
-    }
-    z.iter_mut().for_each(|x| *x /= sum);
-}
-
-/// [`softmax`] for classification: the exponentials in vector steps ([`exp_at_most_0`]) rather
-/// than one library call each, then summed in the same order. Training keeps [`softmax`]: its
-/// arithmetic decides every weight of the committed model, which `train --check` rebuilds byte
-/// for byte, and a classification's few dozen exponentials are where the saving is felt.
-fn softmax_fast(z: &mut [f32]) {
-    let max = z.iter().fold(f32::MIN, |m, &x| m.max(x));
-    z.iter_mut().for_each(|x| *x = exp_at_most_0(*x - max));
+    z.iter_mut().for_each(|x| *x = exp(*x - max));
     let sum: f32 = z.iter().sum();
     z.iter_mut().for_each(|x| *x /= sum);
 }
@@ -751,8 +740,8 @@ impl Model {
             .collect();
         let mut grades: [f32; GRADES] =
             std::array::from_fn(|g| h.grade_bias[g] + sums[k + g] as f32 * h.grade_scale * x);
-        softmax_fast(&mut types);
-        softmax_fast(&mut grades);
+        softmax(&mut types, exp_at_most_0);
+        softmax(&mut grades, exp_at_most_0);
         Opinion { types, grades }
     }
 
@@ -1050,8 +1039,8 @@ mod tests {
         }
         let mut z = [1.5, -3.0, 0.25, 8.0];
         let mut exact = z;
-        softmax_fast(&mut z);
-        softmax(&mut exact);
+        softmax(&mut z, exp_at_most_0);
+        softmax(&mut exact, f32::exp);
         for (a, b) in z.iter().zip(&exact) {
             assert!((a - b).abs() <= 1e-6, "{z:?} against {exact:?}");
         }

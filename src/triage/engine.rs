@@ -11,9 +11,10 @@ use super::text::{Scanner, Scratch};
 use crate::domain::{Agency, Contact, Grade, Question, Referral, Triage};
 
 /// Whether an answer field is the contact's context (its channel, an online form's category)
-/// rather than something a handler, a form or a machine recorded about the incident.
+/// rather than something a handler, a form or a machine recorded about the incident; an age read
+/// from the narrative is not recorded either.
 fn is_context(field: &str) -> bool {
-    matches!(field, "channel" | "category")
+    matches!(field, "channel" | "category" | super::facts::AGE)
 }
 
 /// The raises whose conditions hold on a contact's structured answers alone (what a handler or

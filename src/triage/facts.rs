@@ -128,8 +128,12 @@ pub fn builtin_names() -> Vec<String> {
     names.push("casualties.multiple".into());
     names.push("narrative.empty".into());
     names.extend(super::machine::FACTS.iter().map(|f| f.to_string()));
+    names.extend(super::ages::FACTS.iter().map(|f| f.to_string()));
     names
 }
+
+/// The field an age read from the narrative is credited to: no recorded answer.
+pub const AGE: &str = "age in the narrative";
 
 /// Asserts the builtin facts of a contact. `index` maps a builtin name to its fact index; the
 /// engine builds it once so that this runs without formatting or hashing strings.
@@ -156,6 +160,8 @@ pub struct BuiltinIndex {
     narrative_empty: usize,
     /// The facts of [`super::machine::FACTS`], in order.
     machine: Vec<usize>,
+    /// The facts of [`super::ages::FACTS`], in order.
+    ages: Vec<usize>,
 }
 
 impl BuiltinIndex {
@@ -195,6 +201,7 @@ impl BuiltinIndex {
             casualties_multiple: lookup("casualties.multiple"),
             narrative_empty: lookup("narrative.empty"),
             machine: super::machine::FACTS.iter().map(|f| lookup(f)).collect(),
+            ages: super::ages::FACTS.iter().map(|f| lookup(f)).collect(),
         }
     }
 
@@ -246,6 +253,11 @@ impl BuiltinIndex {
         }
         for f in super::machine::facts(c) {
             assert(self.machine[f], "message fields");
+        }
+        for (&f, found) in self.ages.iter().zip(super::ages::facts(&c.narrative)) {
+            if found {
+                assert(f, AGE);
+            }
         }
     }
 }

@@ -4,6 +4,7 @@
 //! [`Engine`]: a single phrase automaton for narratives and bitsets of facts for conditions.
 //! `classify` is pure: no I/O, no clock, no tokio.
 
+mod ages;
 mod engine;
 pub mod eval;
 mod facts;

@@ -120,10 +120,6 @@ fn word_at(b: &[u8], i: usize) -> &[u8] {
 mod tests {
     use super::*;
 
-    fn bands(text: &str) -> [bool; 3] {
-        facts(text)
-    }
-
     #[test]
     fn ages_are_read_where_their_words_say_so() {
         for child in [
@@ -135,7 +131,7 @@ mod tests {
             "my daughter is 15yo",
             "I'm 12 and scared",
         ] {
-            assert!(bands(child)[1], "{child}");
+            assert!(facts(child)[1], "{child}");
         }
         for old in [
             "Mother (91) lives alone",
@@ -144,10 +140,10 @@ mod tests {
             "she's 80 and on her own",
             "Aged 79, dementia",
         ] {
-            assert!(bands(old)[2], "{old}");
+            assert!(facts(old)[2], "{old}");
         }
-        assert!(bands("a 10 year old")[0]);
-        assert!(!bands("a 15 year old")[0]);
+        assert!(facts("a 10 year old")[0]);
+        assert!(!facts("a 15 year old")[0]);
     }
 
     #[test]
@@ -165,7 +161,7 @@ mod tests {
             "he is 80 mph on the A12",
             "200 years old church",
         ] {
-            let b = bands(text);
+            let b = facts(text);
             assert!(!b[1] && !b[2], "{text}: {b:?}");
         }
     }

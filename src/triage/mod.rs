@@ -64,13 +64,15 @@ impl Engine {
 mod tests {
     use super::*;
 
+    /// The last type of a test's rules file: no conditions, no service.
+    const NO_SERVICE: &str = "[[type]]\ncode = \"X01\"\nname = \"none\"\nagency = \"NONE\"\ngrade = 4\nreferral = \"OTHER\"\n";
+
     /// Builtins for the tests below: a cue of `c` ("smoke") and a type for each derived fact.
     fn with_defines(defines: &str) -> String {
         format!(
             "[[cue]]\nfact = \"c\"\nphrases = [\"smoke\"]\n\n{defines}\n\
              [[type]]\ncode = \"F01\"\nname = \"b\"\nagency = \"FIRE\"\ngrade = 1\n\
-             when.all = [\"b\"]\n\n\
-             [[type]]\ncode = \"X01\"\nname = \"none\"\nagency = \"NONE\"\ngrade = 4\nreferral = \"OTHER\"\n"
+             when.all = [\"b\"]\n\n{NO_SERVICE}"
         )
     }
 
@@ -163,10 +165,7 @@ mod tests {
             .into_iter()
             .chain(["abcdefghijklmnopqrstuvwxyz 0123456789".to_string()])
             .collect();
-        let rules = format!(
-            "{}\n[[type]]\ncode = \"X01\"\nname = \"none\"\nagency = \"NONE\"\ngrade = 4\nreferral = \"OTHER\"\n",
-            cue(&letters)
-        );
+        let rules = format!("{}\n{NO_SERVICE}", cue(&letters));
         let err = match compile("wide.toml", &rules) {
             Ok(_) => panic!("wide.toml compiled"),
             Err(e) => e.to_string(),
